@@ -1,0 +1,51 @@
+import json
+
+import polars as pl
+import pytest
+
+from bitget_assets.orders import merge, orders_frame, public_columns, to_json_document, validate
+
+
+def order(oid, ctime, utime=None, **extra):
+    return {"orderId": str(oid), "cTime": str(ctime), "uTime": str(utime or ctime), "symbol": "BTCUSDT",
+            "status": "filled", **extra}
+
+
+def test_merge_keeps_latest_utime_and_sorts_ties_by_order_id():
+    old = orders_frame([order(3, 100, 100, status="live"), order(1, 50)], "USDT-FUTURES", "pending")
+    new = orders_frame([order(3, 100, 180, status="filled"), order(2, 100)], "USDT-FUTURES", "history")
+    df = merge([old, new])
+    assert df["orderId"].to_list() == ["1", "2", "3"]
+    assert df.filter(pl.col("orderId") == "3")["status"].item() == "filled"
+
+
+def test_order_ids_of_different_lengths_sort_numerically():
+    df = merge([orders_frame([order(10, 5), order(9, 5)], "USDT-FUTURES", "history")])
+    assert df["orderId"].to_list() == ["9", "10"]
+
+
+def test_unknown_fields_are_kept_and_non_strings_become_text():
+    rows = [order(1, 5)] * 150 + [order(2, 6, newField="x", leverage=20)]
+    df = orders_frame(rows, "USDT-FUTURES", "history")
+    assert "newField" in df.columns
+    assert df.filter(pl.col("orderId") == "2")["leverage"].item() == "20"
+
+
+def test_missing_order_id_fails_loudly():
+    df = orders_frame([{"cTime": "1", "symbol": "X"}], "USDT-FUTURES", "history")
+    with pytest.raises(ValueError, match="orderId"):
+        validate(df)
+
+
+def test_json_document_is_valid_and_drops_internal_columns():
+    df = merge([orders_frame([order(1, 5), order(2, 6)], "USDT-FUTURES", "history")])
+    doc = json.loads(to_json_document(df, generated_at="2026-01-01T00:00:00+00:00", elapsed_seconds=1.23456))
+    assert doc["count"] == 2 and doc["elapsed_seconds"] == 1.235
+    assert [o["orderId"] for o in doc["orders"]] == ["1", "2"]
+    assert all(not k.startswith("_") for o in doc["orders"] for k in o)
+    assert public_columns(df).columns == [c for c in df.columns if not c.startswith("_")]
+
+
+def test_empty_json_document():
+    doc = json.loads(to_json_document(merge([]), generated_at="x", elapsed_seconds=0))
+    assert doc["count"] == 0 and doc["orders"] == []
