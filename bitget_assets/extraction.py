@@ -1,0 +1,180 @@
+"""The extraction steps as plain functions over a client and a storage: scan, update a partition, merge.
+
+Dagster assets call these; tests and benchmarks can too. Nothing here knows about Dagster.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from bitget_assets import history_store as hs
+from bitget_assets.bitget.client import DAY_MS, RETENTION_MS, BitgetClient
+from bitget_assets.orders import (
+    PRODUCT_TYPE_COL,
+    concat,
+    merge,
+    orders_frame,
+    to_json_document,
+    validate,
+)
+from bitget_assets.partitions import parse_partition_key, partition_key
+from bitget_assets.scan import Scanner
+from bitget_assets.storage import Storage
+
+# Re-read at least this far behind the newest stored order, so orders that share its millisecond or
+# were still being written on the exchange side when we last read are caught again.
+SAFETY_OVERLAP_MS = DAY_MS
+OPEN_STATUSES = ("live", "new", "partially_filled", "init")
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    manifest: dict
+    orders: int
+    requests: int
+    rate_limited: int
+    seconds: float
+
+
+def scan_account(
+    client: BitgetClient,
+    storage: Storage,
+    product_types: list[str],
+    *,
+    scan_id: str,
+    concurrency: int = 4,
+    on_page=None,
+) -> ScanSummary:
+    """Read every order the API still holds, without `symbol`, and stage it per symbol for the partitions."""
+    began = time.time()
+    before = client.stats.as_dict()
+    now_ms = client.server_time_ms()
+    result = Scanner(client, concurrency, on_page).scan(
+        list(product_types), start_ms=now_ms - RETENTION_MS, end_ms=now_ms
+    )
+    frames = []
+    for pt in product_types:
+        frames.append(orders_frame(result.history[pt], pt, "history"))
+        frames.append(orders_frame(result.pending[pt], pt, "pending"))
+    df = concat(frames)
+    validate(df)
+    symbols: dict[str, int] = {}
+    prefix = f"scan/{scan_id}"
+    for (pt, symbol), group in df.group_by([PRODUCT_TYPE_COL, "symbol"], maintain_order=True):
+        key = partition_key(symbol, pt)
+        symbols[key] = group.height
+        storage.write(f"{prefix}/{pt}/{symbol}.parquet", hs.parquet_bytes(group))
+    stats = {k: v - before[k] for k, v in client.stats.as_dict().items()}
+    manifest = {
+        "scan_id": scan_id,
+        "started_at": began,
+        "finished_at": time.time(),
+        "server_now_ms": now_ms,
+        "start_ms": result.start_ms,
+        "end_ms": result.end_ms,
+        "product_types": list(product_types),
+        "symbols": dict(sorted(symbols.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "orders": df.height,
+        "chains": result.chains,
+        "splits": result.splits,
+        **stats,
+    }
+    # The manifest is the commit point: partitions only ever read a scan it names.
+    previous = hs.read_json(storage, hs.SCAN_MANIFEST)
+    hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
+    if previous and previous.get("scan_id") != scan_id:
+        for key in storage.list(f"scan/{previous['scan_id']}"):
+            storage.delete(key)
+    return ScanSummary(manifest, df.height, stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame | None:
+    symbol, pt = parse_partition_key(key)
+    if key not in manifest.get("symbols", {}):
+        return None
+    return hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
+
+
+def refresh_start_ms(state: dict, retention_start_ms: int) -> int:
+    """Where a direct read of one symbol must start to miss nothing since the last read.
+
+    Orders that were open at the last read may finish later but keep their old cTime, so the read
+    reaches back to the oldest of them as well as a safety overlap behind the newest stored order.
+    """
+    if not state.get("newest_ctime"):
+        return retention_start_ms
+    marks = [int(state["newest_ctime"]) - SAFETY_OVERLAP_MS]
+    if state.get("oldest_open_ctime"):
+        marks.append(int(state["oldest_open_ctime"]))
+    return max(retention_start_ms, min(marks))
+
+
+def fetch_symbol(client: BitgetClient, key: str, state: dict) -> tuple[pl.DataFrame, int]:
+    """Read one symbol's orders directly (the path when no fresh account scan covers it)."""
+    symbol, pt = parse_partition_key(key)
+    now_ms = client.server_time_ms()
+    start = refresh_start_ms(state, now_ms - RETENTION_MS)
+    history = list(client.iter_history(pt, symbol=symbol, start_ms=start, end_ms=now_ms))
+    pending = client.pending_orders(pt, symbol=symbol)
+    return concat([orders_frame(history, pt, "history"), orders_frame(pending, pt, "pending")]), now_ms
+
+
+def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at_ms: int, scan_id: str | None) -> dict:
+    """Merge freshly read orders into the stored partition (latest uTime wins) and save it atomically."""
+    symbol, pt = parse_partition_key(key)
+    if fresh.height:
+        validate(fresh)
+        foreign = fresh.filter(pl.col("symbol") != symbol)
+        if foreign.height:
+            raise ValueError(f"partition {key}: the API returned orders of other symbols")
+    old = hs.read_partition(storage, key)
+    merged = merge([old, fresh])
+    open_rows = merged.filter(pl.col("status").is_in(OPEN_STATUSES)) if "status" in merged.columns else merged[:0]
+    state = {
+        "orders": merged.height,
+        "newest_ctime": merged["cTime"].cast(pl.Int64).max() if merged.height else None,
+        "oldest_open_ctime": open_rows["cTime"].cast(pl.Int64).min() if open_rows.height else None,
+        "last_read_ms": read_at_ms,
+        "scan_id": scan_id,
+    }
+    uri = hs.write_partition(storage, key, merged, state)
+    return {**state, "new_orders": merged.height - old.height, "read": fresh.height, "uri": uri}
+
+
+@dataclass(frozen=True)
+class OutputSummary:
+    count: int
+    symbols: int
+    first_ctime: int | None
+    last_ctime: int | None
+    partition_rows: int
+    json_uri: str
+    parquet_uri: str
+    frame: pl.DataFrame
+
+
+def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: float) -> OutputSummary:
+    """Merge every partition, de-duplicate by orderId, sort by (cTime, orderId), write JSON and Parquet."""
+    parts = [hs.read_partition(storage, k) for k in keys]
+    df = merge(parts)
+    validate(df)
+    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    public = df.select([c for c in df.columns if not c.startswith("_")])
+    # Both documents are built before either is written, so a failure while building touches nothing.
+    parquet = hs.parquet_bytes(public)
+    document = to_json_document(df, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
+    parquet_uri = storage.write(hs.OUTPUT_PARQUET, parquet)
+    json_uri = storage.write(hs.OUTPUT_JSON, document)
+    ctimes = df["cTime"].cast(pl.Int64) if df.height else None
+    return OutputSummary(
+        count=df.height,
+        symbols=df["symbol"].n_unique() if df.height else 0,
+        first_ctime=ctimes.min() if ctimes is not None else None,
+        last_ctime=ctimes.max() if ctimes is not None else None,
+        partition_rows=sum(p.height for p in parts),
+        json_uri=json_uri,
+        parquet_uri=parquet_uri,
+        frame=df,
+    )

@@ -1,0 +1,176 @@
+"""Read every order of an account with the fewest requests the paging rules allow, several chains at once.
+
+Bitget has no "symbols I traded" endpoint, so discovery must read orders-history without `symbol`
+per product type, and that read already returns every order: we keep it instead of reading twice.
+One paging chain is sequential (each page needs the previous `endId`), so to keep the rate budget
+busy the engine splits a chain's remaining time range between idle workers. Each split costs at most
+one partially filled page, and splits only happen while a worker would otherwise sit idle.
+"""
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bitget_assets.bitget.client import (
+    FALLBACK_SPANS_MS,
+    HISTORY_PATH,
+    PAGE_LIMIT,
+    PENDING_PATH,
+    BitgetClient,
+)
+from bitget_assets.bitget.errors import BitgetAPIError
+
+# A chain is only split when about this many pages remain on it, so splitting pays for itself.
+MIN_PAGES_TO_SPLIT = 3
+
+
+@dataclass
+class Chain:
+    """One paging walk: orders of `product_type` with cTime in [lower, upper] and orderId < cursor."""
+
+    path: str
+    product_type: str
+    lower: int | None = None
+    upper: int | None = None
+    cursor: str | None = None
+    oldest_ms: int | None = None  # cTime of the oldest order this chain has read
+    pages: int = 0
+
+    def remaining_pages(self) -> float:
+        """Pages left if orders are spread evenly over time, judged from what was read so far."""
+        if self.oldest_ms is None or self.upper is None or self.lower is None:
+            return 0.0
+        read_span = max(self.upper - self.oldest_ms, 1)
+        return self.pages * (self.oldest_ms - self.lower) / read_span
+
+    def split(self) -> "Chain":
+        """Hand the older half of the unread range to a new chain; this one keeps the newer half."""
+        mid = self.lower + (self.oldest_ms - self.lower) // 2
+        older = Chain(self.path, self.product_type, self.lower, mid - 1)
+        self.lower = mid
+        return older
+
+
+@dataclass
+class ScanResult:
+    history: dict[str, list[dict]] = field(default_factory=dict)  # product type -> orders
+    pending: dict[str, list[dict]] = field(default_factory=dict)
+    start_ms: int = 0
+    end_ms: int = 0
+    chains: int = 0
+    splits: int = 0
+    seconds: float = 0.0
+
+
+def windows(lower: int, upper: int, span_ms: int) -> list[tuple[int, int]]:
+    """Adjacent inclusive windows of at most `span_ms`, newest first, covering [lower, upper]."""
+    out = []
+    while upper >= lower:
+        start = max(lower, upper - span_ms)
+        out.append((start, upper))
+        upper = start - 1
+    return out
+
+
+class Scanner:
+    """A small work-stealing pool of paging chains over one client (and so one rate budget)."""
+
+    def __init__(self, client: BitgetClient, concurrency: int = 4, on_page: Callable | None = None):
+        self.client = client
+        self.concurrency = max(1, concurrency)
+        self.on_page = on_page or (lambda chain, orders: None)
+        self._queue: deque[Chain] = deque()
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._idle = 0
+        self._error: BaseException | None = None
+        self.result = ScanResult()
+
+    def scan(self, product_types: list[str], *, start_ms: int, end_ms: int) -> ScanResult:
+        """Finished orders with cTime in [start_ms, end_ms] plus every open order, per product type."""
+        began = time.monotonic()
+        self.result = ScanResult(start_ms=start_ms, end_ms=end_ms)
+        for pt in product_types:
+            self.result.history[pt], self.result.pending[pt] = [], []
+            self._queue.append(Chain(PENDING_PATH, pt))
+            for lower, upper in windows(start_ms, end_ms, self.client.max_span_ms):
+                self._queue.append(Chain(HISTORY_PATH, pt, lower, upper))
+        self.result.chains = len(self._queue)
+        workers = [threading.Thread(target=self._work, daemon=True) for _ in range(self.concurrency)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if self._error is not None:
+            raise self._error
+        self.result.seconds = time.monotonic() - began
+        return self.result
+
+    def _next_chain(self) -> Chain | None:
+        with self._cond:
+            while not self._queue and self._busy and self._error is None:
+                self._idle += 1
+                self._cond.wait()
+                self._idle -= 1
+            if self._error is not None or not self._queue:
+                self._cond.notify_all()
+                return None
+            chain = self._queue.popleft()
+            if self._idle and not self._queue and chain.remaining_pages() >= MIN_PAGES_TO_SPLIT:
+                self._queue.append(chain.split())
+                self.result.splits += 1
+                self.result.chains += 1
+                self._cond.notify()
+            self._busy += 1
+            return chain
+
+    def _work(self) -> None:
+        while (chain := self._next_chain()) is not None:
+            follow_ups: list[Chain] = []
+            try:
+                follow_ups = self._advance(chain)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller of scan()
+                with self._cond:
+                    self._error = self._error or exc
+            with self._cond:
+                self._busy -= 1
+                self._queue.extend(follow_ups)
+                self._cond.notify_all()
+
+    def _advance(self, chain: Chain) -> list[Chain]:
+        """Fetch one page of `chain`; return the chains that carry on from it."""
+        try:
+            page = self.client.order_page(
+                chain.path,
+                chain.product_type,
+                start_ms=chain.lower,
+                end_ms=chain.upper,
+                id_less_than=chain.cursor,
+            )
+        except BitgetAPIError as exc:
+            if exc.code == "40705" and chain.path == HISTORY_PATH and chain.cursor is None:
+                return self._narrow(chain)
+            raise
+        sink = self.result.history if chain.path == HISTORY_PATH else self.result.pending
+        with self._cond:
+            sink[chain.product_type].extend(page.orders)
+        self.on_page(chain, page.orders)
+        if len(page.orders) < PAGE_LIMIT or not page.end_id:
+            return []
+        chain.pages += 1
+        chain.cursor = page.end_id
+        chain.oldest_ms = int(page.orders[-1]["cTime"])
+        return [chain]
+
+    def _narrow(self, chain: Chain) -> list[Chain]:
+        """The server allows a shorter span than we asked for: cut this range into windows it accepts."""
+        with self._cond:
+            shorter = [s for s in FALLBACK_SPANS_MS if s < chain.upper - chain.lower]
+            if not shorter:
+                raise BitgetAPIError("40705", "span rejected even at one day", HISTORY_PATH)
+            self.client.max_span_ms = min(self.client.max_span_ms, shorter[0])
+            parts = windows(chain.lower, chain.upper, self.client.max_span_ms)
+            self.result.chains += len(parts) - 1
+        return [Chain(HISTORY_PATH, chain.product_type, lo, hi) for lo, hi in parts]
