@@ -1,0 +1,229 @@
+"""The asset graph: order_scan → symbol_orders (one partition per symbol) → sorted_orders."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+
+from bitget_assets import extraction
+from bitget_assets import history_store as hs
+from bitget_assets.orders import empty_frame, sort_chronologically
+from bitget_assets.partitions import parse_partition_key, symbols_partitions_def
+from bitget_assets.progress import ProgressReporter
+from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
+
+SYMBOL_CHUNKS = 4  # process steps the symbol partitions fan out to (threads inside each)
+EXTRACTION_STARTED_TAG = "bitget/extraction_started_at"
+single_run = dg.BackfillPolicy.single_run()
+
+
+@dg.asset(
+    group_name="bitget",
+    backfill_policy=single_run,
+    kinds={"python", "parquet"},
+    description="Every order Bitget still holds for the account (90 days), read once per product type "
+    "without `symbol`: the cheapest complete way to find every traded symbol. Staged per symbol.",
+)
+def order_scan(
+    context: dg.AssetExecutionContext,
+    bitget: BitgetResource,
+    rate_limiter: RateLimiterResource,
+    storage: StorageResource,
+) -> dg.MaterializeResult:
+    client = bitget.get_client(rate_limiter.get_limiter())
+    progress = ProgressReporter("scan")
+    context.log.info(f"scanning {', '.join(bitget.product_types)} on {bitget.exchange_label}")
+    summary = extraction.scan_account(
+        client,
+        storage.get_storage(),
+        bitget.product_types,
+        scan_id=context.run_id,
+        concurrency=bitget.concurrency,
+        on_page=lambda chain, orders: progress.add(pages=1, orders=len(orders)),
+    )
+    progress.set(requests=summary.requests, rate_limited=summary.rate_limited, symbols=len(summary.manifest["symbols"]))
+    registered = set(context.instance.get_dynamic_partitions(symbols_partitions_def.name))
+    new_symbols = [k for k in summary.manifest["symbols"] if k not in registered]
+    return dg.MaterializeResult(
+        metadata={
+            "exchange": bitget.exchange_label,
+            "orders": summary.orders,
+            "symbols": len(summary.manifest["symbols"]),
+            "new_symbols": dg.MetadataValue.json(new_symbols),
+            "requests": summary.requests,
+            "rate_limited_429": summary.rate_limited,
+            "seconds": round(summary.seconds, 2),
+            "requests_per_second": round(summary.requests / max(summary.seconds, 1e-9), 2),
+            "paging_chains": summary.manifest["chains"],
+        }
+    )
+
+
+class SymbolChunkConfig(dg.Config):
+    max_scan_age_s: int = 900  # older scans are not trusted: the symbol is read directly instead
+
+
+@dg.op(ins={"order_scan": dg.In(dg.Nothing)}, out=dg.DynamicOut(list))
+def plan_symbol_chunks(context: dg.OpExecutionContext, bitget: BitgetResource):
+    """Check every partition key before any request, then deal them out to a few process steps."""
+    keys = list(context.partition_keys)
+    for key in keys:
+        _, product_type = parse_partition_key(key)
+        if product_type not in bitget.product_types:
+            raise dg.Failure(f"partition {key}: product type {product_type} is not configured")
+    chunks = min(SYMBOL_CHUNKS, len(keys))
+    for i in range(chunks):
+        yield dg.DynamicOutput(keys[i::chunks], mapping_key=f"chunk_{i}")
+
+
+@dg.op
+def materialize_symbol_chunk(
+    context: dg.OpExecutionContext,
+    config: SymbolChunkConfig,
+    keys: list,
+    bitget: BitgetResource,
+    rate_limiter: RateLimiterResource,
+    storage: StorageResource,
+) -> dict:
+    """Bring each symbol of the chunk up to date: from a fresh account scan, else by reading it directly."""
+    store = storage.get_storage()
+    manifest = hs.read_json(store, hs.SCAN_MANIFEST)
+    fresh = manifest and time.time() - manifest["finished_at"] <= config.max_scan_age_s
+    limiter = rate_limiter.get_limiter()
+    progress = ProgressReporter("symbols")
+
+    def one(key: str) -> tuple[str, dict]:
+        began = time.time()
+        if fresh:
+            rows = extraction.read_scan_rows(store, manifest, key)
+            rows = rows if rows is not None else empty_frame()
+            result = extraction.update_partition(
+                store, key, rows, read_at_ms=manifest["server_now_ms"], scan_id=manifest["scan_id"]
+            )
+            stats = {"requests": 0, "rate_limited": 0}
+            source = f"account scan {manifest['scan_id'][:8]}"
+        else:
+            client = bitget.get_client(limiter)
+            state = hs.read_partition_state(store, key)
+            rows, now_ms = extraction.fetch_symbol(client, key, state)
+            result = extraction.update_partition(store, key, rows, read_at_ms=now_ms, scan_id=None)
+            stats = client.stats.as_dict()
+            source = "direct read of the symbol"
+        progress.add(symbols_done=1, partition_orders=result["orders"])
+        return key, {**result, **stats, "seconds": time.time() - began, "source": source}
+
+    with ThreadPoolExecutor(max(1, bitget.concurrency)) as pool:
+        results = dict(pool.map(one, keys))
+    context.log.info(f"{len(results)} symbols up to date")
+    return results
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def record_symbol_partitions(context: dg.OpExecutionContext, chunk_results: list) -> None:
+    """Attach each partition's own figures to its materialization in the UI."""
+    step = context.get_step_execution_context()  # per-partition metadata is only exposed there
+    for results in chunk_results:
+        for key, r in results.items():
+            metadata = {
+                "orders": r["orders"],
+                "new_orders": r["new_orders"],
+                "requests": r["requests"],
+                "rate_limited_429": r["rate_limited"],
+                "seconds": round(r["seconds"], 3),
+                "newest_cTime": r["newest_ctime"] or 0,
+                "source": r["source"],
+                "uri": r["uri"],
+            }
+            step.add_asset_metadata(metadata, partition_key=key)
+
+
+@dg.graph_asset(
+    group_name="bitget",
+    partitions_def=symbols_partitions_def,
+    backfill_policy=single_run,
+    kinds={"parquet"},
+    ins={"order_scan": dg.AssetIn(dagster_type=dg.Nothing)},
+    description="Every order of one symbol (history and open orders), kept beyond Bitget's 90 days; "
+    "an order seen again replaces the older copy (latest uTime wins).",
+)
+def symbol_orders(order_scan):
+    return record_symbol_partitions(plan_symbol_chunks(order_scan).map(materialize_symbol_chunk).collect())
+
+
+@dg.asset(
+    group_name="bitget",
+    deps=[symbol_orders],
+    backfill_policy=single_run,
+    kinds={"polars", "parquet", "json"},
+    automation_condition=dg.AutomationCondition.eager(),
+    check_specs=[
+        dg.AssetCheckSpec("unique_order_ids", asset="sorted_orders"),
+        dg.AssetCheckSpec("sorted_by_ctime_then_order_id", asset="sorted_orders"),
+        dg.AssetCheckSpec("count_equals_sum_of_partitions", asset="sorted_orders"),
+    ],
+    description="Every order of every symbol, de-duplicated by orderId and sorted by (cTime, orderId), "
+    "written atomically as orders.json and orders.parquet.",
+)
+def sorted_orders(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    store = storage.get_storage()
+    keys = context.instance.get_dynamic_partitions(symbols_partitions_def.name)
+    summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=_extraction_seconds(context))
+    # Checks read back what was persisted, not the frame in memory.
+    written = hs.read_parquet(store, hs.OUTPUT_PARQUET)
+    checks = output_checks(written, summary.partition_rows)
+    return dg.MaterializeResult(
+        metadata={
+            "count": summary.count,
+            "symbols": summary.symbols,
+            "first_cTime": summary.first_ctime or 0,
+            "last_cTime": summary.last_ctime or 0,
+            "elapsed_seconds": round(_extraction_seconds(context), 2),
+            "json_uri": summary.json_uri,
+            "parquet_uri": summary.parquet_uri,
+            "dagster/uri": summary.json_uri,
+            "dagster/row_count": summary.count,
+        },
+        check_results=checks,
+    )
+
+
+def output_checks(df, partition_rows: int) -> list[dg.AssetCheckResult]:
+    ids_unique = df["orderId"].n_unique() == df.height
+    resorted = sort_chronologically(df)
+    in_order = df.select("cTime", "orderId").equals(resorted.select("cTime", "orderId"))
+    return [
+        dg.AssetCheckResult(check_name="unique_order_ids", passed=ids_unique, metadata={"rows": df.height}),
+        dg.AssetCheckResult(check_name="sorted_by_ctime_then_order_id", passed=in_order),
+        dg.AssetCheckResult(
+            check_name="count_equals_sum_of_partitions",
+            passed=df.height == partition_rows,
+            metadata={"output_rows": df.height, "partition_rows": partition_rows},
+        ),
+    ]
+
+
+def _extraction_seconds(context: dg.AssetExecutionContext) -> float:
+    """Since the CLI started the extraction (run tag), else since this run started."""
+    started = context.run.tags.get(EXTRACTION_STARTED_TAG)
+    if started is None:
+        record = context.instance.get_run_record_by_id(context.run_id)
+        started = record.start_time if record and record.start_time else time.time()
+    return time.time() - float(started)
+
+
+@dg.asset_check(asset=symbol_orders, description="Each partition holds only its symbol, once per orderId.")
+def partitions_hold_only_their_symbol(
+    context: dg.AssetCheckExecutionContext, storage: StorageResource
+) -> dg.AssetCheckResult:
+    store = storage.get_storage()
+    bad: dict[str, str] = {}
+    rows = 0
+    for key in context.instance.get_dynamic_partitions(symbols_partitions_def.name):
+        symbol, _ = parse_partition_key(key)
+        df = hs.read_partition(store, key)
+        rows += df.height
+        if df.height and set(df["symbol"].unique()) != {symbol}:
+            bad[key] = "holds other symbols"
+        elif df["orderId"].n_unique() != df.height:
+            bad[key] = "duplicate orderIds"
+    return dg.AssetCheckResult(passed=not bad, metadata={"problems": dg.MetadataValue.json(bad), "rows": rows})

@@ -1,0 +1,190 @@
+"""`bitget-orders extract`: the whole pipeline in one command, through the same Dagster assets as the UI."""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES
+from bitget_assets.progress import PROGRESS_ENV, read_progress
+from bitget_assets.storage import parse_location
+
+
+def scan_job_def():
+    from bitget_assets.definitions import defs
+
+    return defs.resolve_job_def("scan_job")
+
+
+def extract_job_def():
+    from bitget_assets.definitions import defs
+
+    return defs.resolve_job_def("extract_job")
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog="bitget-orders", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("extract", help="extract every futures order into sorted JSON and Parquet")
+    ex.add_argument("--output", default=os.environ.get("BITGET_OUTPUT", "data"), help="folder or s3://bucket/prefix")
+    ex.add_argument("--product-types", nargs="+", default=None, metavar="TYPE")
+    ex.add_argument("--s3-endpoint-url", default=os.environ.get("BITGET_S3_ENDPOINT_URL"))
+    ex.add_argument("--demo-orders", type=int, default=None, help="size of the demo account (no credentials)")
+    ex.add_argument("--demo-symbols", type=int, default=None)
+    ex.add_argument("--demo-seed", type=int, default=None)
+    ex.add_argument("--demo-now", type=int, default=None, help="the demo exchange's data clock (ms)")
+    ex.add_argument("--quiet", action="store_true", help="no live progress line")
+    args = parser.parse_args(argv)
+    try:
+        parse_location(args.output)
+    except ValueError as exc:
+        parser.error(str(exc))
+    types = args.product_types or os.environ.get("BITGET_PRODUCT_TYPES", ",".join(PRODUCT_TYPES)).split(",")
+    unknown = [t for t in types if t not in PRODUCT_TYPES + DEMO_PRODUCT_TYPES]
+    if unknown:
+        parser.error(f"unknown product type(s) {', '.join(unknown)}; known: {', '.join(PRODUCT_TYPES)}")
+    args.product_types = types
+    return args
+
+
+def _dagster_home() -> Path:
+    """$DAGSTER_HOME, or ./.dagster_home seeded with the project's dagster.yaml, so `dagster dev` sees runs."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    project_yaml = Path.cwd() / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and project_yaml.exists():
+        shutil.copy(project_yaml, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+class _ProgressLine(threading.Thread):
+    """Shows symbols done / total, orders and requests/s on stderr while the run works."""
+
+    def __init__(self, folder: str, started: float):
+        super().__init__(daemon=True)
+        self.folder, self.started, self.stop = folder, started, threading.Event()
+        self.total_symbols = 0
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            p = read_progress(self.folder)
+            secs = time.time() - self.started
+            pages = p.get("pages", 0)
+            line = (
+                f"\r[{secs:5.1f}s] scan: {int(p.get('orders', 0)):>7} orders, {int(pages)} pages "
+                f"({pages / max(secs, 1e-9):4.1f} pages/s) | symbols {int(p.get('symbols_done', 0))}/"
+                f"{self.total_symbols or int(p.get('symbols', 0)) or '?'}"
+            )
+            print(line, end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join()
+        print(file=sys.stderr)
+
+
+def _failure_text(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            err = event.step_failure_data.error
+            while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+                err = err.cause
+            return f"{event.step_key}: {err.message.strip()}"
+    return "the Dagster run failed (see the run's logs in the UI)"
+
+
+def _metadata(result, asset: str) -> list[dict]:
+    out = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            if mat.asset_key.to_user_string() == asset:
+                out.append({k: getattr(v, "value", v) for k, v in mat.metadata.items()})
+    return out
+
+
+def extract(args) -> int:
+    import dagster as dg
+
+    from bitget_assets.assets import EXTRACTION_STARTED_TAG
+    from bitget_assets.demo import DemoExchange
+    from bitget_assets.jobs import partition_range_tags
+
+    started = time.time()
+    _dagster_home()
+    with ExitStack() as stack:
+        if not os.environ.get("BITGET_API_KEY"):
+            flags = {k: v for k, v in {"orders": args.demo_orders, "symbols": args.demo_symbols,
+                                       "seed": args.demo_seed}.items() if v is not None}
+            demo = stack.enter_context(DemoExchange(now_ms=args.demo_now, **flags))
+            os.environ.update(demo.environment())
+            print(f"no BITGET_API_KEY set: using the embedded demo exchange at {demo.info['base_url']}",
+                  file=sys.stderr)
+        progress_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bitget-progress-"))
+        os.environ |= {
+            PROGRESS_ENV: progress_dir,
+            "BITGET_OUTPUT": args.output,
+            "BITGET_PRODUCT_TYPES": ",".join(args.product_types),
+        }
+        if args.s3_endpoint_url:
+            os.environ["BITGET_S3_ENDPOINT_URL"] = args.s3_endpoint_url
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        line = _ProgressLine(progress_dir, started)
+        if not args.quiet:
+            line.start()
+        tags = {EXTRACTION_STARTED_TAG: str(started)}
+        try:
+            scan = dg.execute_job(dg.reconstructable(scan_job_def), instance=instance, tags=tags)
+            if not scan.success:
+                raise RuntimeError(_failure_text(scan))
+            scan_meta = _metadata(scan, "order_scan")[-1]
+            registered = set(instance.get_dynamic_partitions("symbols"))
+            new = [k for k in scan_meta["new_symbols"] if k not in registered]
+            if new:
+                instance.add_dynamic_partitions("symbols", new)
+            keys = instance.get_dynamic_partitions("symbols")
+            line.total_symbols = len(keys)
+            if not keys:
+                raise RuntimeError("the account has no orders in any configured product type")
+            run = dg.execute_job(
+                dg.reconstructable(extract_job_def), instance=instance, tags=tags | partition_range_tags(keys)
+            )
+            if not run.success:
+                raise RuntimeError(_failure_text(run))
+        except RuntimeError as exc:
+            if line.is_alive():
+                line.finish()
+            print(f"bitget-orders: extraction failed: {exc}", file=sys.stderr)
+            return 1
+        if line.is_alive():
+            line.finish()
+        out = _metadata(run, "sorted_orders")[-1]
+        partitions = _metadata(run, "symbol_orders")
+        summary = {
+            "orders": out["count"],
+            "symbols": out["symbols"],
+            "requests": scan_meta["requests"] + sum(m.get("requests", 0) for m in partitions),
+            "rate_limited": scan_meta["rate_limited_429"] + sum(m.get("rate_limited_429", 0) for m in partitions),
+            "elapsed_s": round(time.time() - started, 2),
+            "output": out["json_uri"],
+        }
+        print(json.dumps(summary), flush=True)
+        return 0
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    if args.command == "extract":
+        return extract(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""One dynamic partition per traded symbol; keys name the product type too, so they stay unique."""
+
+import re
+
+import dagster as dg
+
+symbols_partitions_def = dg.DynamicPartitionsDefinition(name="symbols")
+
+_KEY = re.compile(r"^(?P<symbol>[A-Z0-9_]{2,40}):(?P<product_type>[A-Z]{1,10}-FUTURES)$")
+
+
+def partition_key(symbol: str, product_type: str) -> str:
+    return f"{symbol}:{product_type}"
+
+
+def parse_partition_key(key: str) -> tuple[str, str]:
+    """(symbol, product type) of a key like `BTCUSDT:USDT-FUTURES`; a malformed key is refused."""
+    match = _KEY.match(key)
+    if not match:
+        raise ValueError(f"malformed partition key {key!r}: expected SYMBOL:PRODUCT-TYPE, e.g. BTCUSDT:USDT-FUTURES")
+    return match["symbol"], match["product_type"]
