@@ -1,0 +1,35 @@
+"""Helpers for tests that run against the simulator: clients, ground truth, sliding-window counts."""
+
+from bitget_assets.bitget import BitgetClient, Credentials
+from bitget_assets.ratelimit import ThreadLimiter
+
+NOW_MS = 1_790_000_000_000  # a fixed data clock: every run sees the same account
+DAY_MS = 86_400_000
+HISTORY = "/api/v2/mix/order/orders-history"
+PENDING = "/api/v2/mix/order/orders-pending"
+
+
+def client_for(sim, account="demo", *, rate=50.0, **kwargs) -> BitgetClient:
+    c = sim.credentials(account)
+    creds = Credentials(c["api_key"], c["api_secret"], c["passphrase"], base_url=sim.base_url)
+    kwargs.setdefault("timeout", (2.0, 3.0))
+    kwargs.setdefault("max_backoff_s", 0.5)
+    return BitgetClient(creds, ThreadLimiter(rate), **kwargs)
+
+
+def truth_ids(sim, account="demo") -> set[str]:
+    return {o["orderId"] for o in sim.truth(account)}
+
+
+def extract_ids(client: BitgetClient, product_types, now_ms: int, symbol=None) -> list[str]:
+    """The straightforward sequential walk: history over the retention plus pending, per product type."""
+    ids = []
+    for pt in product_types:
+        ids += [o["orderId"] for o in client.iter_history(pt, symbol=symbol, start_ms=now_ms - 90 * DAY_MS,
+                                                           end_ms=now_ms)]
+        ids += [o["orderId"] for o in client.pending_orders(pt, symbol=symbol)]
+    return ids
+
+
+def requests_to(sim, endpoint=None) -> list[dict]:
+    return [r for r in sim.request_log() if endpoint is None or r["endpoint"] == endpoint]

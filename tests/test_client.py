@@ -1,0 +1,166 @@
+"""The client against the simulator: every order id extracted equals the simulator's ground truth."""
+
+import pytest
+
+from bitget_assets.bitget import BitgetAuthError, BitgetParameterError, Credentials
+from bitget_assets.extraction import scan_account
+from bitget_assets.simulator import AccountSpec, FaultConfig, Simulator, SimulatorConfig
+from bitget_assets.storage import LocalStorage
+from tests.simhelpers import DAY_MS, HISTORY, NOW_MS, client_for, extract_ids, requests_to, truth_ids
+
+ALL = ("USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES")
+
+
+def one_symbol(n, name="demo", open_orders=0, **kw):
+    return AccountSpec(name=name, seed=n, orders=n, symbols=1, now_ms=NOW_MS, expired_fraction=0.2,
+                       open_orders=open_orders, product_types=("USDT-FUTURES",), **kw)
+
+
+@pytest.fixture(scope="module")
+def paging_sim():
+    specs = [one_symbol(n, name=f"n{n}") for n in (1, 99, 100, 101, 250)]
+    with Simulator(specs, SimulatorConfig(rate_limit=None, latency=None, frozen=True)) as sim:
+        yield sim
+
+
+@pytest.mark.parametrize("n", [1, 99, 100, 101, 250])
+def test_paging_returns_exactly_the_truth(paging_sim, n):
+    client = client_for(paging_sim, f"n{n}")
+    ids = extract_ids(client, ALL, NOW_MS)
+    assert len(ids) == len(set(ids)) == n
+    assert set(ids) == truth_ids(paging_sim, f"n{n}")
+
+
+def test_empty_product_type_costs_one_request(paging_sim):
+    client = client_for(paging_sim, "n1")
+    before = len(requests_to(paging_sim))
+    assert extract_ids(client, ["COIN-FUTURES"], NOW_MS) == []
+    assert len(requests_to(paging_sim)) - before == 2  # one history page, one pending page
+
+
+def test_orders_older_than_retention_are_never_returned(paging_sim):
+    client = client_for(paging_sim, "n250")
+    got = list(client.iter_history("USDT-FUTURES", start_ms=NOW_MS - 90 * DAY_MS, end_ms=NOW_MS))
+    assert all(int(o["cTime"]) >= NOW_MS - 90 * DAY_MS for o in got)
+    with pytest.raises(BitgetParameterError, match="40704"):
+        next(client.iter_history("USDT-FUTURES", start_ms=NOW_MS - 100 * DAY_MS, end_ms=NOW_MS - 95 * DAY_MS))
+
+
+def test_ctime_ties_across_a_page_boundary_and_window_edges():
+    spec = one_symbol(150, name="ties")
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, max_span_days=7)) as sim:
+        t = NOW_MS - 3 * DAY_MS
+        # 30 orders in one millisecond straddle the 100-order page boundary of the newest window ...
+        sim.add_orders("ties", orders=[{"symbol": "BTCUSDT", "cTime": str(t)} for _ in range(30)])
+        # ... and orders sit exactly on the 7-day window edges the client walks (both sides of each edge).
+        edge = NOW_MS - 7 * DAY_MS
+        sim.add_orders("ties", orders=[{"symbol": "BTCUSDT", "cTime": str(c)} for c in (edge, edge - 1, edge + 1)])
+        client = client_for(sim, "ties")
+        ids = extract_ids(client, ["USDT-FUTURES"], NOW_MS)
+        assert len(ids) == len(set(ids))
+        assert set(ids) == truth_ids(sim, "ties")
+        assert client.max_span_ms == 7 * DAY_MS  # learned from 40705
+
+
+def test_seven_day_span_server_with_the_parallel_scan(tmp_path):
+    spec = AccountSpec(name="demo", seed=3, orders=3000, symbols=12, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, max_span_days=7)) as sim:
+        client = client_for(sim)
+        summary = scan_account(client, LocalStorage(tmp_path), list(ALL), scan_id="s1", concurrency=4)
+        assert summary.orders == 3000
+        staged = {k for k in summary.manifest["symbols"]}
+        assert len(staged) == 12
+        assert sum(summary.manifest["symbols"].values()) == len(truth_ids(sim))
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        FaultConfig(error_5xx=0.1),
+        FaultConfig(burst_429=0.05),
+        FaultConfig(reset=0.05),
+        FaultConfig(slow=0.03, slow_seconds=4),
+        FaultConfig(truncated=0.1),
+        FaultConfig(error_200=0.1),
+        FaultConfig(error_5xx=0.05, burst_429=0.03, reset=0.03, slow=0.02, slow_seconds=4, truncated=0.05,
+                    error_200=0.05),
+    ],
+    ids=["5xx", "429-burst", "reset", "slow", "truncated", "200-error", "all"],
+)
+def test_every_fault_kind_still_yields_exactly_the_truth(faults):
+    spec = AccountSpec(name="demo", seed=11, orders=1200, symbols=6, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, faults=faults, seed=5)) as sim:
+        client = client_for(sim, max_attempts=12)
+        ids = extract_ids(client, ALL, NOW_MS)
+        assert len(ids) == len(set(ids))
+        assert set(ids) == truth_ids(sim)
+        injected = [r for r in sim.request_log() if r["fault"]]
+        assert injected, "the simulator injected no fault: the test proves nothing"
+        assert client.stats.retries >= 1
+
+
+@pytest.fixture(scope="module")
+def auth_sim():
+    with Simulator([one_symbol(5)], SimulatorConfig(rate_limit=None, latency=None, frozen=True)) as sim:
+        yield sim
+
+
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"api_key": "sim-nobody-000000000000"}, "40037"),
+        ({"api_secret": "not-the-secret"}, "40009"),
+        ({"passphrase": "not-the-passphrase"}, "40012"),
+    ],
+)
+def test_wrong_credentials_fail_fast_with_their_code_and_no_secret(auth_sim, change, code):
+    c = auth_sim.credentials("demo") | change
+    from bitget_assets.bitget import BitgetClient
+    from bitget_assets.ratelimit import ThreadLimiter
+
+    client = BitgetClient(Credentials(c["api_key"], c["api_secret"], c["passphrase"], base_url=auth_sim.base_url),
+                          ThreadLimiter(50))
+    before = len(requests_to(auth_sim, HISTORY))
+    with pytest.raises(BitgetAuthError) as err:
+        client.history_page("USDT-FUTURES")
+    assert err.value.code == code and f"({code})" in str(err.value)
+    assert len(requests_to(auth_sim, HISTORY)) - before == 1  # not retried
+    for secret in (c["api_secret"], c["passphrase"]):
+        assert secret not in str(err.value) and secret not in repr(client)
+
+
+def test_stale_clock_is_refused_with_40008(auth_sim, monkeypatch):
+    import time as time_mod
+
+    real = time_mod.time
+    monkeypatch.setattr("bitget_assets.bitget.client.time.time", lambda: real() - 120)
+    with pytest.raises(BitgetAuthError, match="40008"):
+        client_for(auth_sim).history_page("USDT-FUTURES")
+
+
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        ({"symbol": "NOSUCHUSDT"}, "40034"),
+        ({"start_ms": NOW_MS - DAY_MS, "end_ms": NOW_MS - 2 * DAY_MS}, "40707"),
+        ({"start_ms": NOW_MS - 100 * DAY_MS, "end_ms": NOW_MS}, "40704"),
+    ],
+)
+def test_parameter_errors_are_typed_and_not_retried(auth_sim, kwargs, code):
+    client = client_for(auth_sim)
+    with pytest.raises(BitgetParameterError) as err:
+        client.history_page("USDT-FUTURES", **kwargs)
+    assert err.value.code == code
+    assert client.stats.requests == 1
+
+
+def test_unknown_product_type_is_40034(auth_sim):
+    with pytest.raises(BitgetParameterError, match="40034"):
+        client_for(auth_sim).history_page("BOGUS-FUTURES")
+
+
+def test_contracts_and_server_time(auth_sim):
+    client = client_for(auth_sim)
+    assert client.server_time_ms() == NOW_MS
+    symbols = {c["symbol"] for c in client.contracts("USDT-FUTURES")}
+    assert {o["symbol"] for o in auth_sim.truth("demo")} <= symbols
