@@ -140,8 +140,11 @@ def extract(args) -> int:
         if not args.quiet:
             line.start()
         tags = {EXTRACTION_STARTED_TAG: str(started)}
+        quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI keeps the full log
         try:
-            scan = dg.execute_job(dg.reconstructable(scan_job_def), instance=instance, tags=tags)
+            scan = dg.execute_job(
+                dg.reconstructable(scan_job_def), instance=instance, tags=tags, run_config=quiet_logs
+            )
             if not scan.success:
                 raise RuntimeError(_failure_text(scan))
             scan_meta = _metadata(scan, "order_scan")[-1]
@@ -154,7 +157,10 @@ def extract(args) -> int:
             if not keys:
                 raise RuntimeError("the account has no orders in any configured product type")
             run = dg.execute_job(
-                dg.reconstructable(extract_job_def), instance=instance, tags=tags | partition_range_tags(keys)
+                dg.reconstructable(extract_job_def),
+                instance=instance,
+                tags=tags | partition_range_tags(keys),
+                run_config=quiet_logs,
             )
             if not run.success:
                 raise RuntimeError(_failure_text(run))

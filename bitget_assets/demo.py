@@ -30,6 +30,9 @@ DEMO_FLAGS = {
     "latency": "0.08-0.2",
     "rate_limit": 10,
 }
+# A fixed data clock makes the demo account the same every time (2026-09-21 UTC): re-running merges
+# into the same history instead of mixing in a new random account. Pass now_ms to move it.
+DEMO_NOW_MS = 1_790_000_000_000
 STATE_FILE = Path(tempfile.gettempdir()) / "bitget_assets-demo" / "exchange.json"
 
 
@@ -45,7 +48,7 @@ class DemoExchange:
     """A simulator subprocess for the duration of a `with` block."""
 
     def __init__(self, now_ms: int | None = None, **overrides):
-        self.now_ms = now_ms or int(time.time() * 1000)
+        self.now_ms = now_ms or DEMO_NOW_MS
         self.overrides = overrides
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}

@@ -3,6 +3,7 @@
 Dagster assets call these; tests and benchmarks can too. Nothing here knows about Dagster.
 """
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,13 @@ def scan_account(
     on_page=None,
 ) -> ScanSummary:
     """Read every order the API still holds, without `symbol`, and stage it per symbol for the partitions."""
+    previous = hs.read_json(storage, hs.SCAN_MANIFEST)
+    account = account_fingerprint(client)
+    if previous and previous.get("account", account) != account:
+        raise ValueError(
+            "this output location holds the order history of another Bitget account; "
+            "choose another --output (mixing accounts would corrupt both histories)"
+        )
     began = time.time()
     before = client.stats.as_dict()
     now_ms = client.server_time_ms()
@@ -69,6 +77,7 @@ def scan_account(
     stats = {k: v - before[k] for k, v in client.stats.as_dict().items()}
     manifest = {
         "scan_id": scan_id,
+        "account": account,
         "started_at": began,
         "finished_at": time.time(),
         "server_now_ms": now_ms,
@@ -82,12 +91,16 @@ def scan_account(
         **stats,
     }
     # The manifest is the commit point: partitions only ever read a scan it names.
-    previous = hs.read_json(storage, hs.SCAN_MANIFEST)
     hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
     if previous and previous.get("scan_id") != scan_id:
         for key in storage.list(f"scan/{previous['scan_id']}"):
             storage.delete(key)
     return ScanSummary(manifest, df.height, stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+def account_fingerprint(client: BitgetClient) -> str:
+    """Tells accounts apart in stored state without storing the key itself."""
+    return hashlib.sha256(client.credentials.api_key.encode()).hexdigest()[:16]
 
 
 def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame | None:

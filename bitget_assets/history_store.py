@@ -48,7 +48,8 @@ def write_json(storage: Storage, key: str, doc: dict) -> str:
 
 
 def read_partition(storage: Storage, key: str) -> pl.DataFrame:
-    return read_parquet(storage, _partition_base(key) + ".parquet") or empty_frame()
+    df = read_parquet(storage, _partition_base(key) + ".parquet")
+    return empty_frame() if df is None else df
 
 
 def read_partition_state(storage: Storage, key: str) -> dict:

@@ -1,5 +1,7 @@
 """The client against the simulator: every order id extracted equals the simulator's ground truth."""
 
+import time
+
 import pytest
 
 from bitget_assets.bitget import BitgetAuthError, BitgetParameterError, Credentials
@@ -77,9 +79,9 @@ def test_seven_day_span_server_with_the_parallel_scan(tmp_path):
     "faults",
     [
         FaultConfig(error_5xx=0.1),
-        FaultConfig(burst_429=0.05),
-        FaultConfig(reset=0.05),
-        FaultConfig(slow=0.03, slow_seconds=4),
+        FaultConfig(burst_429=0.1),
+        FaultConfig(reset=0.1),
+        FaultConfig(slow=0.15, slow_seconds=4),
         FaultConfig(truncated=0.1),
         FaultConfig(error_200=0.1),
         FaultConfig(error_5xx=0.05, burst_429=0.03, reset=0.03, slow=0.02, slow_seconds=4, truncated=0.05,
@@ -129,13 +131,12 @@ def test_wrong_credentials_fail_fast_with_their_code_and_no_secret(auth_sim, cha
         assert secret not in str(err.value) and secret not in repr(client)
 
 
-def test_stale_clock_is_refused_with_40008(auth_sim, monkeypatch):
-    import time as time_mod
-
-    real = time_mod.time
-    monkeypatch.setattr("bitget_assets.bitget.client.time.time", lambda: real() - 120)
+def test_stale_clock_is_refused_with_40008(auth_sim):
+    client = client_for(auth_sim)
+    client.clock = lambda: time.time() - 120
     with pytest.raises(BitgetAuthError, match="40008"):
-        client_for(auth_sim).history_page("USDT-FUTURES")
+        client.history_page("USDT-FUTURES")
+    assert client.stats.requests == 1
 
 
 @pytest.mark.parametrize(

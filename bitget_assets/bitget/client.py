@@ -86,6 +86,7 @@ class BitgetClient:
         self.limiter = limiter or ThreadLimiter(9.5)
         self.timeout = timeout
         self.stats = PageStats()
+        self.clock = time.time  # signatures carry this machine's time, as Bitget expects
         self.max_span_ms = FALLBACK_SPANS_MS[0]
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RETRYABLE),
@@ -119,7 +120,7 @@ class BitgetClient:
         query = canonical_query(params)
         headers = {"locale": "en-US"}
         if signed:
-            timestamp = str(int(time.time() * 1000))
+            timestamp = str(int(self.clock() * 1000))
             headers |= {
                 "ACCESS-KEY": self.credentials.api_key,
                 "ACCESS-SIGN": sign(self.credentials.api_secret, timestamp, "GET", path, query),
