@@ -58,8 +58,11 @@ def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     project_yaml = Path.cwd() / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and project_yaml.exists():
-        shutil.copy(project_yaml, home / "dagster.yaml")
+    if not (home / "dagster.yaml").exists():
+        if project_yaml.exists():
+            shutil.copy(project_yaml, home / "dagster.yaml")
+        else:
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -96,7 +99,9 @@ def _failure_text(result) -> str:
             err = event.step_failure_data.error
             while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
                 err = err.cause
-            return f"{event.step_key}: {err.message.strip()}"
+            # "pkg.module.BitgetAuthError: text" -> "BitgetAuthError: text"
+            head, sep, text = err.message.strip().partition(": ")
+            return f"{event.step_key}: {head.rsplit('.', 1)[-1]}{sep}{text}"
     return "the Dagster run failed (see the run's logs in the UI)"
 
 
@@ -140,7 +145,8 @@ def extract(args) -> int:
         if not args.quiet:
             line.start()
         tags = {EXTRACTION_STARTED_TAG: str(started)}
-        quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI keeps the full log
+        # Failures are summarised in one line below; the full event log stays in the instance for the UI.
+        quiet_logs = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
         try:
             scan = dg.execute_job(
                 dg.reconstructable(scan_job_def), instance=instance, tags=tags, run_config=quiet_logs
