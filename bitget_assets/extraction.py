@@ -14,6 +14,7 @@ from bitget_assets import history_store as hs
 from bitget_assets.bitget.client import DAY_MS, RETENTION_MS, BitgetClient
 from bitget_assets.orders import (
     PRODUCT_TYPE_COL,
+    SOURCE_COL,
     concat,
     merge,
     orders_frame,
@@ -27,7 +28,6 @@ from bitget_assets.storage import Storage
 # Re-read at least this far behind the newest stored order, so orders that share its millisecond or
 # were still being written on the exchange side when we last read are caught again.
 SAFETY_OVERLAP_MS = DAY_MS
-OPEN_STATUSES = ("live", "new", "partially_filled", "init")
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,8 @@ def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at
             raise ValueError(f"partition {key}: the API returned orders of other symbols")
     old = hs.read_partition(storage, key)
     merged = merge([old, fresh])
-    open_rows = merged.filter(pl.col("status").is_in(OPEN_STATUSES)) if "status" in merged.columns else merged[:0]
+    # Open means "last seen on the pending endpoint": history also holds partially_filled orders that ended.
+    open_rows = merged.filter(pl.col(SOURCE_COL) == "pending")
     state = {
         "orders": merged.height,
         "newest_ctime": merged["cTime"].cast(pl.Int64).max() if merged.height else None,
