@@ -1,0 +1,115 @@
+"""`bitget-sim`: run the simulator (`serve`) or print an account's ground truth (`truth`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from .accounts import AccountSpec
+from .config import EMPTY_STYLES, SimulatorConfig
+from .faults import FaultConfig
+from .server import Simulator
+from .store import truth_blobs_for
+
+
+def _add_spec_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("account generation (same flags -> same orders)")
+    g.add_argument("--account", default="demo", help="account name (default demo)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--orders", type=int, default=1000, help="orders the API can return at --now")
+    g.add_argument("--symbols", type=int, default=10)
+    g.add_argument("--now", type=int, default=None, help="data clock anchor, ms (default: wall clock)")
+    g.add_argument("--history-days", type=int, default=120)
+    g.add_argument("--expired-fraction", type=float, default=0.1)
+    g.add_argument("--open-orders", type=int, default=None)
+    g.add_argument("--tail-max", type=int, default=5)
+    g.add_argument("--product-types", default="USDT-FUTURES,COIN-FUTURES,USDC-FUTURES")
+    g.add_argument("--retention-days", type=int, default=90)
+
+
+def _spec(a: argparse.Namespace) -> AccountSpec:
+    return AccountSpec(name=a.account, seed=a.seed, orders=a.orders, symbols=a.symbols, now_ms=a.now,
+                       history_days=a.history_days, expired_fraction=a.expired_fraction,
+                       open_orders=a.open_orders, tail_max=a.tail_max,
+                       product_types=tuple(t.strip() for t in a.product_types.split(",") if t.strip()),
+                       retention_days=a.retention_days)
+
+
+def _latency(text: str) -> tuple[float, float] | None:
+    if text in ("0", "", "off"):
+        return None
+    lo, _, hi = text.partition("-")
+    return (float(lo), float(hi or lo))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bitget-sim", description="Bitget v2 futures API simulator")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="serve the API on 127.0.0.1; prints one JSON line with credentials")
+    _add_spec_args(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=0, help="0 = random free port")
+    s.add_argument("--rate-limit", type=int, default=10, help="per account and endpoint per second, 0 = off")
+    s.add_argument("--public-rate-limit", type=int, default=20, help="per IP per second, 0 = off")
+    s.add_argument("--max-span-days", type=float, default=90)
+    s.add_argument("--latency", default="0", help="seconds, e.g. 0.08-0.2 (0 = off)")
+    for name, help_ in (("5xx", "HTTP 502/503 HTML"), ("429", "start a 429 burst"), ("reset", "connection reset"),
+                        ("slow", "answer late"), ("truncated", "body cut in half"),
+                        ("200", "HTTP 200 with error code 40015")):
+        s.add_argument(f"--fault-{name}", type=float, default=0.0, help=f"probability per request: {help_}")
+    s.add_argument("--fault-burst-len", type=int, default=5)
+    s.add_argument("--fault-slow-seconds", type=float, default=15.0)
+    s.add_argument("--fault-public", action="store_true", help="faults on public endpoints too")
+    s.add_argument("--request-log", default=None, help="append the request log here as JSONL")
+    s.add_argument("--admin-token", default=None)
+    s.add_argument("--freeze", action="store_true", help="freeze the data clock at --now")
+    s.add_argument("--timestamp-tolerance", type=float, default=30)
+    s.add_argument("--empty-style", choices=EMPTY_STYLES, default="mixed")
+    t = sub.add_parser("truth", help="print the ground truth as JSONL sorted by (cTime, orderId)")
+    _add_spec_args(t)
+    return p
+
+
+def _serve(a: argparse.Namespace) -> int:
+    faults = FaultConfig(error_5xx=a.fault_5xx, burst_429=a.fault_429, reset=a.fault_reset, slow=a.fault_slow,
+                         truncated=a.fault_truncated, error_200=a.fault_200, burst_len=a.fault_burst_len,
+                         slow_seconds=a.fault_slow_seconds, only_signed=not a.fault_public)
+    cfg = SimulatorConfig(rate_limit=a.rate_limit or None, public_rate_limit=a.public_rate_limit or None,
+                          max_span_days=a.max_span_days, retention_days=a.retention_days,
+                          latency=_latency(a.latency), faults=faults, seed=a.seed,
+                          request_log_path=a.request_log, admin_token=a.admin_token, frozen=a.freeze,
+                          timestamp_tolerance_s=a.timestamp_tolerance, empty_style=a.empty_style,
+                          host=a.host, port=a.port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sim = Simulator([_spec(a)], cfg).start()
+    try:
+        info = {"base_url": sim.base_url, **sim.credentials(a.account), "admin_token": sim.admin_token,
+                "now_ms": sim.now_ms()}
+        print(json.dumps(info), flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        sim.stop()
+    return 0
+
+
+def _truth(a: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    for blob in truth_blobs_for(_spec(a), a.retention_days):
+        out.write(blob + b"\n")
+    out.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    return _serve(a) if a.cmd == "serve" else _truth(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
