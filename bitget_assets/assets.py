@@ -39,7 +39,7 @@ def order_scan(
         bitget.product_types,
         scan_id=context.run_id,
         concurrency=bitget.concurrency,
-        on_page=lambda chain, orders: progress.add(pages=1, orders=len(orders)),
+        on_page=lambda chain, orders: progress.add(requests=1, orders=len(orders)),
     )
     progress.set(requests=summary.requests, rate_limited=summary.rate_limited, symbols=len(summary.manifest["symbols"]))
     registered = set(context.instance.get_dynamic_partitions(symbols_partitions_def.name))
@@ -111,6 +111,7 @@ def materialize_symbol_chunk(
 
     with ThreadPoolExecutor(max(1, bitget.concurrency)) as pool:
         results = dict(pool.map(one, keys))
+    progress.close()
     context.log.info(f"{len(results)} symbols up to date")
     return results
 

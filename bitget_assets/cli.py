@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -68,28 +69,35 @@ def _dagster_home() -> Path:
 
 
 class _ProgressLine(threading.Thread):
-    """Shows symbols done / total, orders and requests/s on stderr while the run works."""
+    """Shows orders read, requests/s and symbols done / total on stderr while the runs work."""
 
     def __init__(self, folder: str, started: float):
         super().__init__(daemon=True)
         self.folder, self.started, self.stop = folder, started, threading.Event()
         self.total_symbols = 0
+        self.recent: deque[tuple[float, float]] = deque(maxlen=8)  # (time, requests) over the last ~4 s
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
-            p = read_progress(self.folder)
-            secs = time.time() - self.started
-            pages = p.get("pages", 0)
-            line = (
-                f"\r[{secs:5.1f}s] scan: {int(p.get('orders', 0)):>7} orders, {int(pages)} pages "
-                f"({pages / max(secs, 1e-9):4.1f} pages/s) | symbols {int(p.get('symbols_done', 0))}/"
-                f"{self.total_symbols or int(p.get('symbols', 0)) or '?'}"
-            )
-            print(line, end="", file=sys.stderr, flush=True)
+            self.render()
+
+    def render(self) -> None:
+        p = read_progress(self.folder)
+        now, requests = time.time(), p.get("requests", 0)
+        self.recent.append((now, requests))
+        (t0, r0), (t1, r1) = self.recent[0], self.recent[-1]
+        rate = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
+        total = self.total_symbols or int(p.get("symbols", 0)) or "?"
+        print(
+            f"\r[{now - self.started:5.1f}s] {int(p.get('orders', 0)):>7} orders read, {int(requests)} requests "
+            f"({rate:4.1f}/s) | symbols done {int(p.get('symbols_done', 0))}/{total}  ",
+            end="", file=sys.stderr, flush=True,
+        )
 
     def finish(self) -> None:
         self.stop.set()
         self.join()
+        self.render()
         print(file=sys.stderr)
 
 
@@ -187,6 +195,8 @@ def extract(args) -> int:
             "elapsed_s": round(time.time() - started, 2),
             "output": out["json_uri"],
         }
+        print(f"{summary['orders']} orders of {summary['symbols']} symbols in {summary['elapsed_s']} s -> "
+              f"{summary['output']} (and orders.parquet beside it)", file=sys.stderr)
         print(json.dumps(summary), flush=True)
         return 0
 

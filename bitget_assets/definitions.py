@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from bitget_assets.assets import order_scan, partitions_hold_only_their_symbol, sorted_orders, symbol_orders
+from bitget_assets.bitget import Credentials
 from bitget_assets.jobs import extract_job, refresh_job, scan_job, step_processes_executor
 from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
 from bitget_assets.schedules import refresh_schedule
@@ -14,7 +15,7 @@ from bitget_assets.sensors import new_symbols_sensor
 
 def bitget_resource() -> BitgetResource:
     """Real credentials from the environment when set; otherwise the embedded demo simulator."""
-    if not os.environ.get("BITGET_API_KEY"):
+    if Credentials.from_env() is None:  # raises, naming the variable, when only some are set
         return BitgetResource()
     return BitgetResource(
         api_key=dg.EnvVar("BITGET_API_KEY"),

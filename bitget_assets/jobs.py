@@ -16,6 +16,7 @@ scan_job = dg.define_asset_job(
     "scan_job",
     selection=dg.AssetSelection.assets(order_scan),
     executor_def=dg.in_process_executor,  # one step: a second process would only add start-up time
+    tags={"bitget/scan": "true"},
     description="Read every order the account still has on Bitget and stage it per symbol.",
 )
 
@@ -32,6 +33,7 @@ refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(order_scan, symbol_orders, sorted_orders),
     partitions_def=symbols_partitions_def,
     executor_def=step_processes_executor,
+    tags={"bitget/scan": "true"},
     description="Scan the account, update every registered symbol and rebuild sorted_orders.",
 )
 
