@@ -70,26 +70,3 @@ def hammer(base_url: str, creds: dict, n: int, start_at: float) -> list[tuple[in
         r = signed_get(base_url, creds, HISTORY, "productType=USDT-FUTURES&limit=5", session=s)
         out.append((r.status_code, r.text))
     return out
-
-
-def throughput_client(base_url: str, creds: dict, threads: int, seconds: float, queue) -> None:
-    """Count completed signed requests from `threads` threads during `seconds` (run in a spawned process)."""
-    import threading
-
-    counts = [0] * threads
-    stop_at = time.time() + seconds
-
-    def work(i: int) -> None:
-        s = requests.Session()
-        q = "productType=USDT-FUTURES&limit=100"
-        while time.time() < stop_at:
-            r = signed_get(base_url, creds, HISTORY, q, session=s)
-            assert r.status_code == 200
-            counts[i] += 1
-
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    queue.put(sum(counts))
