@@ -59,13 +59,16 @@ def scan_account(
     began = time.time()
     before = client.stats.as_dict()
     now_ms = client.server_time_ms()
-    result = Scanner(client, concurrency, on_page).scan(
-        list(product_types), start_ms=now_ms - RETENTION_MS, end_ms=now_ms
-    )
-    frames = []
+    applied = hs.read_json(storage, hs.SCAN_APPLIED) or {}
+    marks = applied.get("marks", {}) if applied.get("account") == account else {}
+    ranges = {pt: (refresh_start_ms(marks.get(pt, {}), now_ms - RETENTION_MS), now_ms) for pt in product_types}
+    result = Scanner(client, concurrency, on_page).scan(ranges)
+    frames, new_marks = [], {}
     for pt in product_types:
-        frames.append(orders_frame(result.history[pt], pt, "history"))
-        frames.append(orders_frame(result.pending[pt], pt, "pending"))
+        history = orders_frame(result.history[pt], pt, "history")
+        pending = orders_frame(result.pending[pt], pt, "pending")
+        frames += [history, pending]
+        new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending)
     df = concat(frames)
     validate(df)
     symbols: dict[str, int] = {}
@@ -81,8 +84,9 @@ def scan_account(
         "started_at": began,
         "finished_at": time.time(),
         "server_now_ms": now_ms,
-        "start_ms": result.start_ms,
-        "end_ms": result.end_ms,
+        "ranges": result.ranges,
+        "incremental": bool(marks),
+        "marks": new_marks,
         "product_types": list(product_types),
         "symbols": dict(sorted(symbols.items())),  # the sensor adds new keys in this order
         "orders": df.height,
@@ -98,6 +102,34 @@ def scan_account(
     return ScanSummary(manifest, df.height, stats["requests"], stats["rate_limited"], time.time() - began)
 
 
+def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame) -> dict:
+    """High-water marks of one product type after a scan: the newest cTime stored, and the oldest open order."""
+    ctimes = [int(c) for c in (history["cTime"].cast(pl.Int64).max(), pending["cTime"].cast(pl.Int64).max(),
+                               previous.get("newest_ctime")) if c is not None]
+    return {
+        "newest_ctime": max(ctimes) if ctimes else None,
+        # pending is read in full every time, so this is the oldest order open right now
+        "oldest_open_ctime": pending["cTime"].cast(pl.Int64).min() if pending.height else None,
+    }
+
+
+def commit_applied_scan(storage: Storage, manifest: dict | None) -> bool:
+    """Record the scan's marks as the start of the next one, once every symbol it read is stored.
+
+    Until then the next scan starts from the previous marks and re-reads this window, so a run that
+    crashed between the scan and the partitions loses nothing.
+    """
+    if not manifest:
+        return False
+    for key in manifest["symbols"]:
+        state = hs.read_partition_state(storage, key)
+        if state.get("scan_id") != manifest["scan_id"] and (state.get("last_read_ms") or 0) < manifest["server_now_ms"]:
+            return False
+    applied = {"scan_id": manifest["scan_id"], "account": manifest["account"], "marks": manifest["marks"]}
+    hs.write_json(storage, hs.SCAN_APPLIED, applied)
+    return True
+
+
 def account_fingerprint(client: BitgetClient) -> str:
     """Tells accounts apart in stored state without storing the key itself."""
     return hashlib.sha256(client.credentials.api_key.encode()).hexdigest()[:16]
@@ -111,7 +143,7 @@ def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame |
 
 
 def refresh_start_ms(state: dict, retention_start_ms: int) -> int:
-    """Where a direct read of one symbol must start to miss nothing since the last read.
+    """Where a read (of one symbol, or a whole product type) must start to miss nothing since the last one.
 
     Orders that were open at the last read may finish later but keep their old cTime, so the read
     reaches back to the oldest of them as well as a safety overlap behind the newest stored order.

@@ -2,6 +2,7 @@
 
     scan/orders.parquet        every order read by the latest account scan (history + open)
     scan/manifest.json         what that scan covered: when, which symbols, how many requests
+    scan/applied.json          marks of the last scan every partition has taken in: where the next starts
     partitions/<PT>/<SYMBOL>.parquet   one symbol's full history, kept beyond Bitget's 90 days
     partitions/<PT>/<SYMBOL>.json      its state: newest cTime, last read, where it came from
     orders.json / orders.parquet       the merged, de-duplicated, chronological output
@@ -18,6 +19,7 @@ from bitget_assets.storage import Storage
 
 SCAN_ORDERS = "scan/orders.parquet"
 SCAN_MANIFEST = "scan/manifest.json"
+SCAN_APPLIED = "scan/applied.json"
 OUTPUT_JSON = "orders.json"
 OUTPUT_PARQUET = "orders.parquet"
 

@@ -57,8 +57,7 @@ class Chain:
 class ScanResult:
     history: dict[str, list[dict]] = field(default_factory=dict)  # product type -> orders
     pending: dict[str, list[dict]] = field(default_factory=dict)
-    start_ms: int = 0
-    end_ms: int = 0
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # product type -> [start, end] read
     chains: int = 0
     splits: int = 0
     seconds: float = 0.0
@@ -88,11 +87,11 @@ class Scanner:
         self._error: BaseException | None = None
         self.result = ScanResult()
 
-    def scan(self, product_types: list[str], *, start_ms: int, end_ms: int) -> ScanResult:
-        """Finished orders with cTime in [start_ms, end_ms] plus every open order, per product type."""
+    def scan(self, ranges: dict[str, tuple[int, int]]) -> ScanResult:
+        """Per product type: finished orders with cTime in its [start, end], plus every open order."""
         began = time.monotonic()
-        self.result = ScanResult(start_ms=start_ms, end_ms=end_ms)
-        for pt in product_types:
+        self.result = ScanResult(ranges=dict(ranges))
+        for pt, (start_ms, end_ms) in ranges.items():
             self.result.history[pt], self.result.pending[pt] = [], []
             self._queue.append(Chain(PENDING_PATH, pt))
             for lower, upper in windows(start_ms, end_ms, self.client.max_span_ms):
