@@ -5,8 +5,9 @@ import os
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from bitget_assets.assets import order_scan, partitions_hold_only_their_symbol, sorted_orders, symbol_orders
+from bitget_assets.assets import order_scan, sorted_orders, symbol_orders
 from bitget_assets.bitget import Credentials
+from bitget_assets.checks import partitions_hold_only_their_symbol
 from bitget_assets.jobs import extract_job, refresh_job, scan_job, step_processes_executor
 from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
 from bitget_assets.schedules import refresh_schedule
