@@ -8,7 +8,8 @@ from dagster_aws.s3 import S3Resource
 from bitget_assets.assets import order_scan, sorted_orders, symbol_orders
 from bitget_assets.bitget import Credentials
 from bitget_assets.checks import partitions_hold_only_their_symbol
-from bitget_assets.jobs import extract_job, refresh_job, scan_job, step_processes_executor
+from bitget_assets.executors import step_io_manager
+from bitget_assets.jobs import extract_job, job_executor, refresh_job, scan_job
 from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
 from bitget_assets.schedules import refresh_schedule
 from bitget_assets.sensors import new_symbols_sensor
@@ -33,16 +34,22 @@ defs = dg.Definitions(
     jobs=[scan_job, extract_job, refresh_job],
     sensors=[new_symbols_sensor],
     schedules=[refresh_schedule],
-    executor=step_processes_executor,
+    executor=job_executor,
     resources={
         "bitget": bitget_resource(),
         "rate_limiter": RateLimiterResource(
             backend=os.environ.get("BITGET_RATE_LIMIT_BACKEND", "file"),
             requests_per_second=float(os.environ.get("BITGET_REQUESTS_PER_SECOND", "9.5")),
+            # An EnvVar keeps a password in the URL out of the UI.
+            redis_url=dg.EnvVar("BITGET_REDIS_URL")
+            if os.environ.get("BITGET_REDIS_URL")
+            else "redis://127.0.0.1:6379/0",
+            redis_key_prefix=os.environ.get("BITGET_REDIS_KEY_PREFIX", "bitget_assets:ratelimit:"),
         ),
         "storage": StorageResource(
             location=os.environ.get("BITGET_OUTPUT", "data"),
             s3=S3Resource(endpoint_url=os.environ.get("BITGET_S3_ENDPOINT_URL") or None),
         ),
+        **step_io_manager(),  # BITGET_IO_MANAGER_BASE: step results on S3 or a shared folder, for workers anywhere
     },
 )

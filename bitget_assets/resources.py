@@ -10,7 +10,7 @@ from pydantic import Field
 
 from bitget_assets.bitget import PRODUCT_TYPES, BitgetClient, Credentials
 from bitget_assets.bitget.credentials import DEFAULT_BASE_URL
-from bitget_assets.ratelimit import FileLimiter, Limiter, ThreadLimiter
+from bitget_assets.ratelimit import FileLimiter, Limiter, RedisLimiter, ThreadLimiter
 from bitget_assets.storage import LocalStorage, S3Storage, Storage, parse_location
 
 
@@ -18,14 +18,19 @@ class RateLimiterResource(dg.ConfigurableResource):
     """ONE request budget per Bitget account and endpoint, shared by every process that uses it.
 
     The default file backend keeps a "next free slot" per account in a locked file, so every step
-    process and every concurrent run on this machine draws on the same schedule.
+    process and every concurrent run on this machine draws on the same schedule; the redis backend
+    keeps it in Redis, shared by every worker of a cluster.
     """
 
-    backend: str = Field(default="file", description="'file' (all processes of this machine) or 'memory'")
+    backend: str = Field(
+        default="file", description="'file' (all processes of this machine), 'redis' (all machines) or 'memory'"
+    )
     # Bitget allows 10 order-history requests per second per account; spacing them at 9.5/s keeps
     # network jitter from ever landing 11 in one server-side second.
     requests_per_second: float = Field(default=9.5, gt=0)
     state_dir: str = Field(default="", description="folder of the file backend; default a machine-wide temp folder")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="server of the redis backend")
+    redis_key_prefix: str = Field(default="bitget_assets:ratelimit:", description="namespace of its keys")
 
     def get_limiter(self) -> Limiter:
         if self.backend == "memory":
@@ -33,7 +38,9 @@ class RateLimiterResource(dg.ConfigurableResource):
         if self.backend == "file":
             state_dir = self.state_dir or os.path.join(tempfile.gettempdir(), "bitget_assets-ratelimit")
             return FileLimiter(self.requests_per_second, state_dir)
-        raise ValueError(f"unknown rate-limit backend {self.backend!r} (expected 'file' or 'memory')")
+        if self.backend == "redis":
+            return RedisLimiter(self.requests_per_second, self.redis_url, self.redis_key_prefix)
+        raise ValueError(f"unknown rate-limit backend {self.backend!r} (expected 'file', 'redis' or 'memory')")
 
 
 class BitgetResource(dg.ConfigurableResource):
