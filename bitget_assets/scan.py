@@ -117,6 +117,11 @@ class Scanner:
                 self._cond.notify_all()
                 return None
             chain = self._queue.popleft()
+            if self._wider_than_allowed(chain):
+                # Another chain has just learnt the server's shorter span: cut this one before sending it.
+                parts = self._windows_of(chain)
+                chain = parts[0]
+                self._queue.extendleft(reversed(parts[1:]))
             if self._idle and not self._queue and chain.remaining_pages() >= MIN_PAGES_TO_SPLIT:
                 self._queue.append(chain.split())
                 self.result.splits += 1
@@ -170,6 +175,17 @@ class Scanner:
             if not shorter:
                 raise BitgetAPIError("40705", "span rejected even at one day", HISTORY_PATH)
             self.client.max_span_ms = min(self.client.max_span_ms, shorter[0])
-            parts = windows(chain.lower, chain.upper, self.client.max_span_ms)
-            self.result.chains += len(parts) - 1
+            return self._windows_of(chain)
+
+    def _wider_than_allowed(self, chain: Chain) -> bool:
+        return (
+            chain.path == HISTORY_PATH
+            and chain.cursor is None
+            and chain.upper - chain.lower > self.client.max_span_ms
+        )
+
+    def _windows_of(self, chain: Chain) -> list[Chain]:
+        """`chain`'s range as fresh chains no wider than the span the server accepts (caller holds the lock)."""
+        parts = windows(chain.lower, chain.upper, self.client.max_span_ms)
+        self.result.chains += len(parts) - 1
         return [Chain(HISTORY_PATH, chain.product_type, lo, hi) for lo, hi in parts]

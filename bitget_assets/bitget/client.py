@@ -26,8 +26,8 @@ TIME_PATH = "/api/v2/public/time"
 
 DAY_MS = 86_400_000
 RETENTION_MS = 90 * DAY_MS
-# Spans tried in turn when the server answers 40705 (sources disagree on 90 days vs one week).
-FALLBACK_SPANS_MS = (90 * DAY_MS, 30 * DAY_MS, 7 * DAY_MS, DAY_MS)
+# Spans tried in turn when the server answers 40705: sources say 90 days or one week, so no guess in between.
+FALLBACK_SPANS_MS = (90 * DAY_MS, 7 * DAY_MS, DAY_MS)
 PAGE_LIMIT = 100
 REQUIRED_ORDER_FIELDS = ("orderId", "cTime")
 
