@@ -1,6 +1,7 @@
 """`bitget-orders extract`: the whole pipeline in one command, through the same Dagster assets as the UI."""
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -65,6 +66,14 @@ def _dagster_home() -> Path:
         else:
             (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
+    # Creating the SQLite storages (and migrating them) must not race another run starting at the same time:
+    # the loser dies on the schema set-up and the instance can be left with two alembic heads for good.
+    import dagster as dg
+
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with dg.DagsterInstance.get() as instance:
+            instance.get_runs(limit=1)
     return home
 
 

@@ -25,6 +25,7 @@ def bitget_resource() -> BitgetResource:
         api_passphrase=dg.EnvVar("BITGET_API_PASSPHRASE"),
         base_url=os.environ.get("BITGET_BASE_URL", "https://api.bitget.com"),
         product_types=os.environ.get("BITGET_PRODUCT_TYPES", "USDT-FUTURES,COIN-FUTURES,USDC-FUTURES").split(","),
+        read_timeout_s=float(os.environ.get("BITGET_READ_TIMEOUT_S", "10")),
     )
 
 

@@ -28,6 +28,8 @@ from bitget_assets.storage import Storage
 # Re-read at least this far behind the newest stored order, so orders that share its millisecond or
 # were still being written on the exchange side when we last read are caught again.
 SAFETY_OVERLAP_MS = DAY_MS
+# A committed scan no partition run has finished taking in is reused for this long (SymbolChunkConfig's default).
+RESUME_SCAN_AGE_S = 900
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,12 @@ def scan_account(
         )
     began = time.time()
     before = client.stats.as_dict()
-    now_ms = client.server_time_ms()
     applied = hs.read_json(storage, hs.SCAN_APPLIED) or {}
+    if resumable_scan(storage, previous, applied, account, product_types):
+        # A run stopped after this scan committed and before every partition took it in: finish that job
+        # from the staged scan instead of reading the same window from Bitget again.
+        return ScanSummary(previous, previous["orders"], 0, 0, 0.0)
+    now_ms = client.server_time_ms()
     marks = applied.get("marks", {}) if applied.get("account") == account else {}
     ranges = {pt: (refresh_start_ms(marks.get(pt, {}), now_ms - RETENTION_MS), now_ms) for pt in product_types}
     result = Scanner(client, concurrency, on_page).scan(ranges)
@@ -96,10 +102,25 @@ def scan_account(
     }
     # The manifest is the commit point: partitions only ever read a scan it names.
     hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
-    if previous and previous.get("scan_id") != scan_id:
-        for key in storage.list(f"scan/{previous['scan_id']}"):
+    # Keep the previous scan too: partition steps of a run that read its manifest may still be reading it.
+    keep = {scan_id, previous.get("scan_id") if previous else None}
+    for key in storage.list("scan"):
+        parts = key.split("/")
+        if len(parts) == 4 and parts[1] not in keep:
             storage.delete(key)
     return ScanSummary(manifest, df.height, stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+def resumable_scan(storage: Storage, manifest: dict | None, applied: dict, account: str, product_types) -> bool:
+    """A committed scan, younger than a partition's max scan age, not applied yet, with every staged file."""
+    return bool(
+        manifest
+        and manifest.get("account") == account
+        and manifest["scan_id"] != applied.get("scan_id")
+        and time.time() - manifest["finished_at"] <= RESUME_SCAN_AGE_S
+        and set(manifest["product_types"]) == set(product_types)
+        and len(storage.list(f"scan/{manifest['scan_id']}")) == len(manifest["symbols"])
+    )
 
 
 def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame) -> dict:
@@ -139,7 +160,13 @@ def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame |
     symbol, pt = parse_partition_key(key)
     if key not in manifest.get("symbols", {}):
         return None
-    return hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
+    rows = hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
+    if rows is None:
+        raise FileNotFoundError(
+            f"scan {manifest['scan_id']} lists {key} but its staged orders are gone "
+            "(another run replaced the scan meanwhile); run again"
+        )
+    return rows
 
 
 def refresh_start_ms(state: dict, retention_start_ms: int) -> int:
@@ -211,8 +238,17 @@ def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: f
     # Both documents are built before either is written, so a failure while building touches nothing.
     parquet = hs.parquet_bytes(public)
     document = to_json_document(df, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
+    previous_parquet = storage.read(hs.OUTPUT_PARQUET)
     parquet_uri = storage.write(hs.OUTPUT_PARQUET, parquet)
-    json_uri = storage.write(hs.OUTPUT_JSON, document)
+    try:
+        json_uri = storage.write(hs.OUTPUT_JSON, document)
+    except BaseException:
+        # orders.parquet and orders.json are one output: put the previous parquet back so they still agree.
+        if previous_parquet is None:
+            storage.delete(hs.OUTPUT_PARQUET)
+        else:
+            storage.write(hs.OUTPUT_PARQUET, previous_parquet)
+        raise
     ctimes = df["cTime"].cast(pl.Int64) if df.height else None
     return OutputSummary(
         count=df.height,

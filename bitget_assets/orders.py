@@ -86,6 +86,6 @@ def to_json_document(df: pl.DataFrame, *, generated_at: str, elapsed_seconds: fl
 
 def validate(df: pl.DataFrame) -> None:
     """Fail loudly when an order lacks a field every order has."""
-    for col in ("orderId", "cTime"):
+    for col in REQUIRED:
         if col not in df.columns or df[col].null_count() or (df[col] == "").any():
             raise ValueError(f"orders without {col}: the API answer is malformed")

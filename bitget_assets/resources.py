@@ -6,9 +6,9 @@ from urllib.parse import urlparse
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from bitget_assets.bitget import PRODUCT_TYPES, BitgetClient, Credentials
+from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES, BitgetClient, Credentials
 from bitget_assets.bitget.credentials import DEFAULT_BASE_URL
 from bitget_assets.ratelimit import FileLimiter, Limiter, RedisLimiter, ThreadLimiter
 from bitget_assets.storage import LocalStorage, S3Storage, Storage, parse_location
@@ -53,6 +53,15 @@ class BitgetResource(dg.ConfigurableResource):
     product_types: list[str] = Field(default_factory=lambda: list(PRODUCT_TYPES))
     concurrency: int = Field(default=4, ge=1, le=32, description="paging chains in flight at once")
     read_timeout_s: float = 10.0
+
+    @field_validator("product_types")
+    @classmethod
+    def _known_product_types(cls, value: list[str]) -> list[str]:
+        # Refused here, before any request: Bitget would only answer 40034 once the scan is under way.
+        unknown = [t for t in value if t not in (*PRODUCT_TYPES, *DEMO_PRODUCT_TYPES)]
+        if unknown:
+            raise ValueError(f"unknown product type(s) {', '.join(unknown)}; known: {', '.join(PRODUCT_TYPES)}")
+        return value
 
     def __repr_args__(self):
         # The secret and passphrase never reach a log line or a traceback through repr().

@@ -97,6 +97,11 @@ class Scanner:
             for lower, upper in windows(start_ms, end_ms, self.client.max_span_ms):
                 self._queue.append(Chain(HISTORY_PATH, pt, lower, upper))
         self.result.chains = len(self._queue)
+        if self._queue:
+            # One request before the fan-out: its answer checks key, passphrase, signature and clock, so
+            # refused credentials cost one request, not one per worker.
+            first = self._queue.popleft()
+            self._queue.extendleft(reversed(self._advance(first)))
         workers = [threading.Thread(target=self._work, daemon=True) for _ in range(self.concurrency)]
         for w in workers:
             w.start()

@@ -29,7 +29,7 @@ RETENTION_MS = 90 * DAY_MS
 # Spans tried in turn when the server answers 40705: sources say 90 days or one week, so no guess in between.
 FALLBACK_SPANS_MS = (90 * DAY_MS, 7 * DAY_MS, DAY_MS)
 PAGE_LIMIT = 100
-REQUIRED_ORDER_FIELDS = ("orderId", "cTime")
+REQUIRED_ORDER_FIELDS = ("orderId", "cTime", "symbol")
 
 RETRYABLE = (
     BitgetTransientError,
