@@ -1,0 +1,504 @@
+"""End-to-end benchmarks: the pipeline against Bitget's rate limit, a ccxt peer script, and the floor.
+
+    python -m benchmarks.run [scenario ...] [--quick] [--results-dir DIR] [--no-baseline]
+                             [--profile cpu|wall] [--requests-per-second N] [--keep]
+
+Per scenario: start the simulator as its own process (`bitget-sim serve ... --request-log`), run
+`python -m bitget_assets.cli extract --quiet` exactly as a user would (fresh DAGSTER_HOME, output folder
+and TMPDIR, credentials in the environment), watch the whole process tree (peak RSS, CPU), then judge
+from the SERVER's request log: requests, 429s, the busiest 1-second window. The floor is the fewest
+requests the account allows (benchmarks/truth.py) at 10 per second. The ccxt baseline
+(benchmarks/baseline_ccxt.py) runs against a fresh simulator of the same account. Where the time
+went comes from the Dagster instance (run and step start/end) and the request log.
+
+Writes <results-dir>/<scenario>-<YYYY-MM-DD>.json (default benchmarks/results) and prints a table;
+after a run without --quick it redraws docs/images/performance.png from the latest result of each
+scenario. `--profile cpu` runs the extraction under `py-spy record --subprocesses` (CPU samples of every
+process), `--profile wall` under pyinstrument (the CLI process, waits included); a profiled run writes
+<scenario>-profile-<kind>-<date>.json and no timed result.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from benchmarks.procmon import TreeMonitor
+from benchmarks.simserver import SimulatorProcess, analyse_log
+from benchmarks.truth import RATE_LIMIT, Truth, expected
+from bitget_assets.simulator.accounts import AccountSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+NOW_MS = 1_790_000_000_000  # the demo's fixed data clock (2026-09-21 UTC)
+SEED = 7
+SUBPROCESS_TIMEOUT_S = 3600
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    orders: int
+    symbols: int
+    description: str
+    tail_max: int = 5
+    latency: str = "0.08-0.2"
+    rate_limit: int = 10  # server side, per account and endpoint per second; 0 = off
+    max_span_days: float = 90
+    baseline: bool = True
+    targets: dict = field(default_factory=dict)
+
+    @property
+    def limited(self) -> bool:
+        return self.rate_limit > 0
+
+    def spec(self) -> AccountSpec:
+        return AccountSpec(name="demo", seed=SEED, orders=self.orders, symbols=self.symbols, now_ms=NOW_MS,
+                           tail_max=self.tail_max)
+
+    def server_flags(self) -> list[str]:
+        return ["--seed", str(SEED), "--orders", str(self.orders), "--symbols", str(self.symbols),
+                "--tail-max", str(self.tail_max), "--latency", self.latency, "--rate-limit", str(self.rate_limit),
+                "--max-span-days", str(self.max_span_days), "--freeze", "--now", str(NOW_MS)]
+
+
+SCENARIOS = {s.name: s for s in (
+    Scenario("seed-target", 17_000, 40, "the demo account: 17,000 orders over 40 symbols",
+             targets={"elapsed_s": 28, "elapsed_over_floor": 1.6}),
+    Scenario("one-whale", 30_000, 1, "30,000 orders in one symbol"),
+    Scenario("long-tail", 600, 300, "300 symbols with 1-3 orders each", tail_max=3),
+    Scenario("narrow-window", 17_000, 40, "the demo account on a server allowing only 7-day spans",
+             max_span_days=7),
+    Scenario("big", 100_000, 100, "100,000 orders over 100 symbols", targets={"elapsed_over_floor": 1.15}),
+    Scenario("merge-1m", 1_000_000, 300, "1,000,000 orders over 300 symbols, rate limit and latency off "
+             "(measures merge, sort, write and memory)", latency="0", rate_limit=0, baseline=False,
+             targets={"after_last_request_s": 30, "peak_rss_mb": 1536}),
+)}
+QUICK = Scenario("quick", 800, 8, "CI smoke run: 800 orders over 8 symbols, low latency", latency="0.01-0.03")
+REQUESTS_OVER_MINIMAL_TARGET = 1.15
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem_gib = round(kb / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": model, "memory_gib": mem_gib, "platform": platform.platform(),
+            "python": platform.python_version(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def code_version(project: Path) -> dict:
+    """Which pipeline was measured: the commit, files changed since, and a hash of bitget_assets' sources."""
+    import hashlib
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True,
+                                  timeout=30).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    digest = hashlib.sha256()
+    for path in sorted((project / "bitget_assets").rglob("*.py")):
+        digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes())
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "bitget_assets").splitlines()]
+    return {"project_dir": str(project), "git_head": git("rev-parse", "--short", "HEAD"),
+            "uncommitted_pipeline_files": changed, "bitget_assets_sha256": digest.hexdigest()[:16]}
+
+
+def _clean_env(info: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BITGET_") and k != "DAGSTER_HOME"}
+    env |= {"BITGET_API_KEY": info["api_key"], "BITGET_API_SECRET": info["api_secret"],
+            "BITGET_API_PASSPHRASE": info["passphrase"], "BITGET_BASE_URL": info["base_url"],
+            "PYTHONUNBUFFERED": "1"}
+    return env
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_measured(cmd: list[str], env: dict, cwd: Path, stderr_path: Path) -> dict:
+    """Run `cmd`, sampling its process tree; its last stdout line must be JSON."""
+    cpu_before = _children_cpu()
+    began = time.time()
+    with open(stderr_path, "w") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        with TreeMonitor(proc.pid) as usage:
+            lines, printed = [], None
+            for line in proc.stdout:  # (py-spy, when profiling, prints lines of its own)
+                if line.startswith("{"):
+                    lines.append(line)
+                    printed = time.time()  # the summary line: the extraction is done, the process exits next
+            proc.wait(timeout=SUBPROCESS_TIMEOUT_S)
+    ended = time.time()
+    if proc.returncode != 0 or not lines:
+        tail = stderr_path.read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}:\n{tail}")
+    # rusage covers the process and every descendant it reaped; sampling also sees the ones it did not.
+    cpu = max(_children_cpu() - cpu_before, usage.cpu_s)
+    return {"summary": json.loads(lines[-1]), "started": began, "ended": ended, "wall_s": round(ended - began, 2),
+            "cpu_s": round(cpu, 2), "usage": usage, "summary_printed_s": round(printed - began, 2)}
+
+
+def _rel(t: float | None, t0: float) -> float | None:
+    return None if t is None else round(t - t0, 2)
+
+
+def dagster_phases(home: Path, t0: float) -> list[dict]:
+    """The runs the CLI launched and their steps, in seconds since the extract process started."""
+    import dagster as dg
+
+    runs = []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for rec in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp):
+            run = rec.dagster_run
+            stats = instance.get_run_stats(run.run_id)
+            steps = {s.step_key: [_rel(s.start_time, t0), _rel(s.end_time, t0)]
+                     for s in instance.get_run_step_stats(run.run_id)}
+            runs.append({"job": run.job_name, "status": run.status.value, "start": _rel(stats.start_time, t0),
+                         "end": _rel(stats.end_time, t0), "steps": dict(sorted(steps.items(), key=lambda kv: kv[1]))})
+    return runs
+
+
+def phase_summary(runs: list[dict], log: dict, t0: float, wall: float) -> dict:
+    """Where the wall time went: before the first request, reading, and after the last request."""
+    first, last = _rel(log["first_request_t"], t0), _rel(log["last_request_t"], t0)
+    out = {"first_request_s": first, "last_request_s": last,
+           "reading_s": round(last - first, 2) if first is not None and last is not None else None,
+           "after_last_request_s": round(wall - last, 2) if last is not None else None}
+    scan = next((r for r in runs if r["job"] == "scan_job"), None)
+    extract = next((r for r in runs if r["job"] == "extract_job"), None)
+    if scan:
+        out["scan_run"] = [scan["start"], scan["end"]]
+    if extract:
+        out["extract_run"] = [extract["start"], extract["end"]]
+        chunks = [v for k, v in extract["steps"].items() if "symbol_chunk" in k and None not in v]
+        if chunks:
+            out["symbol_chunk_steps"] = [min(c[0] for c in chunks), max(c[1] for c in chunks)]
+        if "sorted_orders" in extract["steps"]:
+            out["sorted_orders_step"] = extract["steps"]["sorted_orders"]
+    return out
+
+
+def verify_output(parquet: Path, truth: Truth) -> dict:
+    import polars as pl
+
+    df = pl.read_parquet(parquet, columns=["orderId", "cTime"])
+    ids = df["orderId"].cast(pl.Int64)
+    key = df.select(pl.col("cTime").cast(pl.Int64), pl.col("orderId").cast(pl.Int64))
+    return {"output_rows": df.height, "complete": set(ids.to_list()) == truth.order_ids,
+            "unique": ids.n_unique() == df.height, "sorted": key.equals(key.sort(["cTime", "orderId"]))}
+
+
+def run_pipeline(sc: Scenario, truth: Truth, work: Path, profile: str | None, rps: float | None,
+                 project: Path) -> dict:
+    with SimulatorProcess(sc.server_flags(), work / "requests.jsonl") as sim:
+        info = sim.wait()
+        # A private TMPDIR gives the run its own rate-limit state file: other runs of the demo account on
+        # this machine (tests, other checkouts) would otherwise share its budget, and the figures with it.
+        (work / "tmp").mkdir()
+        env = _clean_env(info) | {"DAGSTER_HOME": str(work / "dagster_home"), "TMPDIR": str(work / "tmp")}
+        if not sc.limited:
+            env["BITGET_REQUESTS_PER_SECOND"] = "100000"  # lift our own limiter too
+        elif rps:
+            env["BITGET_REQUESTS_PER_SECOND"] = str(rps)
+        cli = ["-m", "bitget_assets.cli", "extract", "--quiet", "--output", str(work / "out")]
+        cmd = [sys.executable, *cli]
+        if profile == "cpu":  # every process of the tree, CPU samples only
+            cmd = [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses",
+                   "--rate", "50", "--format", "raw", "--output", str(work / "profile.txt"), "--", *cmd]
+        elif profile == "wall":  # the CLI's main thread (the critical path: it drives both runs), waits included
+            cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(work / "profile.txt"),
+                   "-p", "processor_options.filter_threshold=0.005", "--show", "*/bitget_assets/*", *cli]
+        if project != ROOT:  # another checkout's pipeline (an A/B comparison): its package comes first
+            env["PYTHONPATH"] = str(project)
+        measured = run_measured(cmd, env, project, work / "extract.stderr")
+    log = analyse_log(work / "requests.jsonl", info["uid"])
+    t0, usage = measured["started"], measured["usage"]
+    runs = dagster_phases(work / "dagster_home", t0)
+    phases = phase_summary(runs, log, t0, measured["wall_s"])
+    phases["summary_printed_s"] = measured["summary_printed_s"]  # then the interpreter shuts down
+    phases["exit_after_summary_s"] = round(measured["wall_s"] - measured["summary_printed_s"], 2)
+    summary = measured["summary"]
+    post_read = None
+    if log["last_request_t"] is not None:
+        post_read = usage.peak_rss_mb_between(log["last_request_t"], measured["ended"])
+    return {
+        "summary": summary, "log": log, "wall_s": measured["wall_s"], "cpu_s": measured["cpu_s"],
+        "peak_rss_mb": usage.peak_rss_mb, "peak_rss_mb_after_last_request": post_read,
+        "peak_pss_mb": usage.peak_pss_mb, "mean_load": usage.mean_load, "max_processes": usage.max_processes,
+        "phases": phases, "dagster_runs": runs,
+        "memory_timeline": {"columns": ["t_s", "rss_mb", "pss_mb", "processes"],
+                            "rows": usage.timeline(t0, 1.0 if measured["wall_s"] < 600 else 5.0)},
+        "simulator_ready_s": round(sim.ready_s, 1), "verify": verify_output(work / "out" / "orders.parquet", truth),
+    }
+
+
+def run_baseline(sc: Scenario, truth: Truth, work: Path) -> dict:
+    with SimulatorProcess(sc.server_flags(), work / "baseline-requests.jsonl") as sim:
+        info = sim.wait()
+        out = work / "baseline-orders.json"
+        cmd = [sys.executable, "-m", "benchmarks.baseline_ccxt", "--base-url", info["base_url"],
+               "--output", str(out), "--span-days", str(min(sc.max_span_days, 90))]
+        measured = run_measured(cmd, _clean_env(info), ROOT, work / "baseline.stderr")
+    log = analyse_log(work / "baseline-requests.jsonl", info["uid"])
+    ids = {int(o["orderId"]) for o in json.loads(out.read_text())}
+    return {
+        "tool": "ccxt " + _version("ccxt"), "orders": measured["summary"]["orders"],
+        "complete": ids == truth.order_ids, "requests": log["requests"], "rate_limited": log["rate_limited"],
+        "max_per_second": log["max_per_second"], "elapsed_s": measured["wall_s"],
+        "elapsed_over_floor": round(measured["wall_s"] / truth.floor_s, 2), "cpu_s": measured["cpu_s"],
+        "peak_rss_mb": measured["usage"].peak_rss_mb, "mean_load_during_run": measured["usage"].mean_load,
+        "requests_over_minimal": round(log["requests"] / truth.minimal_requests, 3),
+    }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "?"
+
+
+def judge(sc: Scenario, r: dict) -> dict:
+    """Each target of the issue, measured: {name: {"target", "measured", "met"}}."""
+    out = {}
+
+    def check(name, measured, limit, le=True):
+        if measured is not None:
+            out[name] = {"target": ("<= " if le else "< ") + str(limit), "measured": measured,
+                         "met": measured <= limit if le else measured < limit}
+
+    check("requests_over_minimal", r["requests_over_minimal"], REQUESTS_OVER_MINIMAL_TARGET)
+    if sc.limited:
+        check("rate_limited", r["rate_limited"], 0)
+        check("max_per_second", r["max_per_second"], RATE_LIMIT)
+    for name, limit in sc.targets.items():
+        measured = r["phases"].get(name) if name == "after_last_request_s" else r.get(name)
+        check(name, measured, limit, le=name not in ("elapsed_s", "after_last_request_s", "peak_rss_mb"))
+    out["complete"] = {"target": "output == ground truth", "measured": r["complete"], "met": r["complete"]}
+    return out
+
+
+def wait_for_quiet(max_load: float, max_wait_s: float) -> float:
+    """The machine is shared: give other work up to `max_wait_s` to bring the 1-min load under `max_load`."""
+    began = time.time()
+    while os.getloadavg()[0] > max_load and time.time() - began < max_wait_s:
+        time.sleep(5)
+    return round(time.time() - began, 1)
+
+
+def run_scenario(sc: Scenario, *, baseline: bool, profile: str | None, keep: bool, quiet_load: float,
+                 max_wait_s: float, rps: float | None = None, project: Path = ROOT) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{sc.name}-"))
+    try:
+        print(f"== {sc.name}: {sc.description}", file=sys.stderr, flush=True)
+        truth = expected(sc.spec(), max_span_days=sc.max_span_days)
+        waited = wait_for_quiet(quiet_load, max_wait_s)
+        p = run_pipeline(sc, truth, work, profile, rps, project)
+        if profile == "cpu":
+            return {"scenario": sc.name, "profile": summarise_profile(work / "profile.txt"), "wall_s": p["wall_s"],
+                    "phases": p["phases"], "dagster_runs": p["dagster_runs"], "peak_rss_mb": p["peak_rss_mb"],
+                    "mean_load_during_run": p["mean_load"], "memory_timeline": p["memory_timeline"]}
+        if profile == "wall":
+            return {"scenario": sc.name, "profile": (work / "profile.txt").read_text(), "wall_s": p["wall_s"],
+                    "phases": p["phases"], "dagster_runs": p["dagster_runs"]}
+        log, floor = p["log"], truth.floor_s
+        r = {
+            "scenario": sc.name, "description": sc.description, "date": date.today().isoformat(),
+            "machine": machine(), "code": code_version(project),
+            "parameters": {"seed": SEED, "orders": sc.orders, "symbols": sc.symbols, "tail_max": sc.tail_max,
+                           "latency_s": sc.latency, "server_rate_limit": sc.rate_limit,
+                           "max_span_days": sc.max_span_days, "now_ms": NOW_MS,
+                           "our_requests_per_second": (rps or 9.5) if sc.limited else 100000},
+            "orders": p["summary"]["orders"], "expected_orders": truth.orders,
+            "symbols": p["summary"]["symbols"], "expected_symbols": truth.symbols,
+            "complete": p["verify"]["complete"] and p["verify"]["unique"] and p["verify"]["sorted"],
+            "requests": log["requests"], "minimal_requests": truth.minimal_requests,
+            "requests_over_minimal": round(log["requests"] / truth.minimal_requests, 3),
+            "requests_by_endpoint": log["requests_by_endpoint"], "requests_by_code": log["requests_by_code"],
+            "client_reported_requests": p["summary"]["requests"],
+            "rate_limited": log["rate_limited"], "max_per_second": log["max_per_second"],
+            "max_per_second_pending": log["max_per_second_pending"],
+            "elapsed_s": p["wall_s"], "cli_elapsed_s": p["summary"]["elapsed_s"],
+            "floor_s": round(floor, 2), "elapsed_over_floor": round(p["wall_s"] / floor, 2),
+            "floor_note": "fewest requests / 10 per second" + ("" if sc.limited else
+                          " (not binding here: the server's rate limit is off)"),
+            "peak_rss_mb": p["peak_rss_mb"], "peak_rss_mb_after_last_request": p["peak_rss_mb_after_last_request"],
+            "peak_pss_mb": p["peak_pss_mb"], "max_processes": p["max_processes"], "cpu_s": p["cpu_s"],
+            "mean_load_during_run": p["mean_load"],
+            "phases": p["phases"], "dagster_runs": p["dagster_runs"], "verify": p["verify"],
+            "minimal_by_product_type": truth.minimal_by_product_type,
+            "windows_per_product_type": truth.windows_per_product_type,
+            "simulator_ready_s": p["simulator_ready_s"], "waited_for_quiet_s": waited,
+            "memory_timeline": p["memory_timeline"],
+        }
+        if baseline and sc.baseline and importlib.util.find_spec("ccxt") is not None:
+            print(f"   {sc.name}: ccxt baseline", file=sys.stderr, flush=True)
+            wait_for_quiet(quiet_load, max_wait_s)
+            b = run_baseline(sc, truth, work)
+            r["baseline"] = b
+            r["ours_over_baseline"] = round(r["elapsed_s"] / b["elapsed_s"], 2)
+        else:
+            r["baseline"] = None
+            r["baseline_skipped"] = ("not run for this scenario" if not sc.baseline or not baseline
+                                     else "ccxt is not installed (pip install -e '.[bench]')")
+        r["targets"] = judge(sc, r)
+        return r
+    finally:
+        if keep:
+            print(f"   kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _frame(f: str) -> str:
+    """'fn (path/to/file.py:123)' -> 'fn (path/to/file.py)': one entry per function, not per line."""
+    name, _, where = f.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0].split('site-packages/')[-1]})" if where else name
+
+
+def summarise_profile(path: Path, top: int = 30) -> dict:
+    """Collapsed py-spy stacks (CPU samples) -> samples per process kind and the busiest functions."""
+    inclusive, own, by_process, total = {}, {}, {}, 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        parts = stack.split(";")
+        # Leading "process PID:cmd" frames name the process (children nest under their parent; a command
+        # line holding ";" spans several parts); function frames end with "(file:line)".
+        k = next((i for i, f in enumerate(parts) if re.search(r"\(.*:\d+\)$", f)), len(parts))
+        procs, frames = ";".join(parts[:k]), [_frame(f) for f in parts[k:]]
+        if "forkserver" not in procs:
+            kind = "cli process"  # (py-spy may not read its command line: everything outside the forkserver)
+        elif "_serve_one (multiprocessing/forkserver.py)" in frames:
+            kind = "step processes (forkserver children)"
+        else:
+            kind = "forkserver (preloading modules)"
+        by_process[kind] = by_process.get(kind, 0) + n
+        for f in set(frames):
+            inclusive[f] = inclusive.get(f, 0) + n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+
+    def best(d):
+        return [[f, n, round(100 * n / max(total, 1), 1)] for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "rate_hz": 50, "by_process": by_process, "inclusive": best(inclusive),
+            "self": best(own), "raw": str(path)}
+
+
+COLUMNS = (("scenario", "scenario", 13), ("orders", "orders", 8), ("symbols", "sym", 4), ("requests", "req", 5),
+           ("minimal_requests", "min", 5), ("requests_over_minimal", "req/min", 7), ("rate_limited", "429", 4),
+           ("max_per_second", "max/s", 5), ("elapsed_s", "elapsed", 7), ("floor_s", "floor", 6),
+           ("elapsed_over_floor", "el/floor", 8), ("peak_rss_mb", "rss MB", 7), ("cpu_s", "cpu s", 6),
+           ("baseline_s", "ccxt s", 7), ("ours_over_baseline", "ours/ccxt", 9))
+
+
+def _row(r: dict) -> dict:
+    return r | {"baseline_s": (r.get("baseline") or {}).get("elapsed_s")}
+
+
+def table(results: list[dict]) -> str:
+    head = " ".join(f"{title:>{w}}" for _, title, w in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for r in map(_row, results):
+        lines.append(" ".join(f"{'' if r.get(k) is None else r[k]!s:>{w}}" for k, _, w in COLUMNS))
+    return "\n".join(lines)
+
+
+def markdown_table(results: list[dict]) -> str:
+    lines = ["| " + " | ".join(t for _, t, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in map(_row, results):
+        lines.append("| " + " | ".join("" if r.get(k) is None else str(r[k]) for k, _, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", metavar="scenario", help=f"default: all of {', '.join(SCENARIOS)}")
+    parser.add_argument("--quick", action="store_true", help="only the tiny CI scenario (asserts nothing on time)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the ccxt peer script")
+    parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "images" / "performance.png")
+    parser.add_argument("--profile", choices=("cpu", "wall"), default=None,
+                        help="cpu: py-spy over the whole process tree; wall: pyinstrument on the CLI process "
+                        "(writes <scenario>-profile-<kind>-<date>.json, no timed result)")
+    parser.add_argument("--requests-per-second", type=float, default=None,
+                        help="BITGET_REQUESTS_PER_SECOND for the extraction (default: the pipeline's 9.5); "
+                        "results go to <scenario>-rps<N>-<date>.json")
+    parser.add_argument("--keep", action="store_true", help="keep each scenario's work folder")
+    parser.add_argument("--project-dir", type=Path, default=ROOT,
+                        help="run the extraction of another checkout (A/B of a pipeline change); results are "
+                        "named <scenario>-<dir name>-<date>.json")
+    parser.add_argument("--quiet-load", type=float, default=float(os.cpu_count() or 2),
+                        help="wait for the 1-min load average to drop below this before each run")
+    parser.add_argument("--max-wait", type=float, default=120, help="longest wait for a quiet machine, s")
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.scenarios if s not in SCENARIOS and s != "quick"]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}, quick")
+    chosen = [QUICK] if args.quick else [QUICK if s == "quick" else SCENARIOS[s] for s in args.scenarios] \
+        or list(SCENARIOS.values())
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for sc in chosen:
+        rps, project = args.requests_per_second, args.project_dir.resolve()
+        r = run_scenario(sc, baseline=not (args.no_baseline or rps or project != ROOT), profile=args.profile,
+                         keep=args.keep or bool(args.profile), quiet_load=args.quiet_load,
+                         max_wait_s=0 if args.quick else args.max_wait, rps=rps, project=project)
+        if args.profile:
+            out = args.results_dir / f"{sc.name}-profile-{args.profile}-{date.today().isoformat()}.json"
+            out.write_text(json.dumps(r, indent=1) + "\n")
+            print(r["profile"] if args.profile == "wall" else json.dumps(r["profile"]["inclusive"][:15], indent=1))
+            continue
+        variant = (f"-rps{rps:g}" if rps else "") + (f"-{project.name}" if project != ROOT else "")
+        r["variant"] = variant[1:] or None  # the chart and docs table show only plain runs
+        out = args.results_dir / f"{sc.name}{variant}-{r['date']}.json"
+        out.write_text(json.dumps(r, indent=1) + "\n")
+        results.append(r)
+        print(table([r]).splitlines()[-1], file=sys.stderr, flush=True)
+    if results:
+        print(table(results))
+        missed = [f"{r['scenario']}.{k}" for r in results for k, v in r["targets"].items() if not v["met"]]
+        print("targets missed: " + (", ".join(missed) if missed else "none"))
+    variant_run = args.requests_per_second or args.project_dir.resolve() != ROOT
+    if results and not (args.quick or args.no_chart or args.profile or variant_run):
+        from benchmarks.chart import draw
+
+        draw(args.results_dir, args.chart)
+        print(f"chart: {args.chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
