@@ -10,20 +10,11 @@ exactly 100 orders cost two), per product type and per server window; open order
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
+from bitget_assets.scan import windows  # the same windows the scan walks
 from bitget_assets.simulator.accounts import DAY_MS, AccountSpec, generate_account
 
 PAGE = 100
 RATE_LIMIT = 10  # Bitget: order-history requests per second per account
-
-
-def windows(lower: int, upper: int, span_ms: int) -> list[tuple[int, int]]:
-    """Adjacent inclusive windows of at most `span_ms`, newest first, covering [lower, upper]."""
-    out = []
-    while upper >= lower:
-        start = max(lower, upper - span_ms)
-        out.append((start, upper))
-        upper = start - 1
-    return out
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Helpers for tests that run against the simulator: clients, ground truth, sliding-window counts."""
 
+import os
+
 from bitget_assets.bitget import BitgetClient, Credentials
 from bitget_assets.ratelimit import ThreadLimiter
 
@@ -29,6 +31,19 @@ def extract_ids(client: BitgetClient, product_types, now_ms: int, symbol=None) -
                                                            end_ms=now_ms)]
         ids += [o["orderId"] for o in client.pending_orders(pt, symbol=symbol)]
     return ids
+
+
+def sim_env(sim, account="demo", **extra) -> dict[str, str]:
+    """This process's environment minus any BITGET_*/DAGSTER_* setting, pointed at the simulator's account."""
+    c = sim.credentials(account)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
+    return env | {
+        "BITGET_API_KEY": c["api_key"],
+        "BITGET_API_SECRET": c["api_secret"],
+        "BITGET_API_PASSPHRASE": c["passphrase"],
+        "BITGET_BASE_URL": sim.base_url,
+        **extra,
+    }
 
 
 def requests_to(sim, endpoint=None) -> list[dict]:

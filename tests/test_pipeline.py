@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -10,22 +9,13 @@ import polars as pl
 import pytest
 
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
-from tests.simhelpers import HISTORY, NOW_MS
+from tests.simhelpers import HISTORY, NOW_MS, sim_env
 
 SPEC = AccountSpec(name="demo", seed=21, orders=2500, symbols=14, now_ms=NOW_MS)
 
 
 def run_extract(sim, tmp_path, output, extra_env=None, *args):
-    c = sim.credentials("demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
-    env |= {
-        "BITGET_API_KEY": c["api_key"],
-        "BITGET_API_SECRET": c["api_secret"],
-        "BITGET_API_PASSPHRASE": c["passphrase"],
-        "BITGET_BASE_URL": sim.base_url,
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        **(extra_env or {}),
-    }
+    env = sim_env(sim, DAGSTER_HOME=str(tmp_path / "dagster_home"), **(extra_env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "bitget_assets.cli", "extract", "--output", output, "--quiet", *args],
         env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path,

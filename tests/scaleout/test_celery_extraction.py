@@ -3,7 +3,6 @@ Redis rate budget shared by every worker process, against the simulator. Output 
 sees more than 10 order-history requests in a second, and a worker killed mid-run loses nothing."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from bitget_assets.bitget import PRODUCT_TYPES
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from tests.scaleout.cluster import Worker, delete_prefix, require_module, run_tag, stop_group
-from tests.simhelpers import HISTORY, NOW_MS
+from tests.simhelpers import HISTORY, NOW_MS, sim_env
 
 pytestmark = pytest.mark.slow
 
@@ -65,14 +64,8 @@ def cluster(tmp_path_factory, redis_url, pg_database, rabbit_broker):
     prefix = f"{run_tag()}:"
     cfg = SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)
     with Simulator([SPEC], cfg) as sim:
-        c = sim.credentials("demo")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
-        env |= {
-            # What every process of the deployment shares: the CLI/run process and each worker.
-            "BITGET_API_KEY": c["api_key"],
-            "BITGET_API_SECRET": c["api_secret"],
-            "BITGET_API_PASSPHRASE": c["passphrase"],
-            "BITGET_BASE_URL": sim.base_url,
+        # What every process of the deployment shares: the CLI/run process and each worker.
+        env = sim_env(sim, **{
             "BITGET_OUTPUT": str(folder / "out"),
             "BITGET_PRODUCT_TYPES": ",".join(PRODUCT_TYPES),
             "BITGET_RATE_LIMIT_BACKEND": "redis",
@@ -86,7 +79,7 @@ def cluster(tmp_path_factory, redis_url, pg_database, rabbit_broker):
             "DAGSTER_PG_USERNAME": pg_database["user"],
             "DAGSTER_PG_PASSWORD": pg_database["password"],
             "DAGSTER_PG_DB": pg_database["dbname"],
-        }
+        })
         workers: list[Worker] = []
         try:
             tag = prefix.rstrip(":")[-6:]

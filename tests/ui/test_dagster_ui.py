@@ -29,6 +29,7 @@ import requests
 from playwright.sync_api import Error, expect, sync_playwright
 
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from tests.simhelpers import sim_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -69,16 +70,7 @@ def extracted(sim, tmp_path_factory):
     home.mkdir()
     cwd.mkdir()
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    c = sim.credentials("demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
-    env |= {
-        "BITGET_API_KEY": c["api_key"],
-        "BITGET_API_SECRET": c["api_secret"],
-        "BITGET_API_PASSPHRASE": c["passphrase"],
-        "BITGET_BASE_URL": sim.base_url,
-        "BITGET_OUTPUT": str(out),
-        "DAGSTER_HOME": str(home),
-    }
+    env = sim_env(sim, BITGET_OUTPUT=str(out), DAGSTER_HOME=str(home))
     began = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "bitget_assets.cli", "extract", "--quiet", "--output", str(out)],
