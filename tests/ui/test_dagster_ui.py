@@ -3,7 +3,8 @@
 An extraction runs first (CLI, against an in-process simulator) into a temporary DAGSTER_HOME; then
 `dagster dev` serves that instance on 127.0.0.1 and headless Chromium (Debian's `chromium`, driven by
 Playwright) loads the asset graph, the symbol partitions and the sorted_orders / order_scan pages.
-Screenshots land in docs/images/ (overwritten on every run) for the README.
+Screenshots land in docs/images/ for the README when UPDATE_SCREENSHOTS=1, otherwise in a temporary folder,
+so a test run leaves the work tree clean.
 
 The browser may only talk to 127.0.0.1: every other request is aborted (and recorded), and Chromium's
 host resolver answers "not found" for every name.
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,7 +36,8 @@ from tests.simhelpers import sim_env
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 PROJECT = Path(__file__).resolve().parents[2]
-IMAGES = PROJECT / "docs" / "images"
+IMAGES = (PROJECT / "docs" / "images" if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+          else Path(tempfile.gettempdir()) / "bitget_assets-ui-screenshots")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
