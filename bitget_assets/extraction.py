@@ -18,6 +18,7 @@ from bitget_assets.orders import (
     concat,
     merge,
     orders_frame,
+    public_columns,
     to_json_document,
     validate,
 )
@@ -234,7 +235,7 @@ def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: f
     df = merge(parts)
     validate(df)
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
-    public = df.select([c for c in df.columns if not c.startswith("_")])
+    public = public_columns(df)
     # Both documents are built before either is written, so a failure while building touches nothing.
     parquet = hs.parquet_bytes(public)
     document = to_json_document(df, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
