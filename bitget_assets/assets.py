@@ -9,7 +9,7 @@ import dagster as dg
 
 from bitget_assets import extraction
 from bitget_assets import history_store as hs
-from bitget_assets.orders import empty_frame, sort_chronologically
+from bitget_assets.orders import sort_chronologically
 from bitget_assets.partitions import parse_partition_key, symbols_partitions_def
 from bitget_assets.progress import ProgressReporter
 from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
@@ -99,9 +99,11 @@ def materialize_symbol_chunk(
 
     def one(key: str) -> tuple[str, dict]:
         began = time.time()
-        if fresh:
-            rows = extraction.read_scan_rows(store, manifest, key)
-            rows = rows if rows is not None else empty_frame()
+        rows = extraction.read_scan_rows(store, manifest, key) if fresh else None
+        if fresh and rows is None:
+            context.log.warning(f"{key}: the staged orders of scan {manifest['scan_id']} are gone; "
+                                "reading the symbol directly instead")
+        if rows is not None:
             result = extraction.update_partition(
                 store, key, rows, read_at_ms=manifest["server_now_ms"], scan_id=manifest["scan_id"]
             )

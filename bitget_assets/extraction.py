@@ -16,6 +16,7 @@ from bitget_assets.orders import (
     PRODUCT_TYPE_COL,
     SOURCE_COL,
     concat,
+    empty_frame,
     merge,
     orders_frame,
     public_columns,
@@ -31,6 +32,8 @@ from bitget_assets.storage import Storage
 SAFETY_OVERLAP_MS = DAY_MS
 # A committed scan no partition run has finished taking in is reused for this long (SymbolChunkConfig's default).
 RESUME_SCAN_AGE_S = 900
+# Staged scan files outlive their scan's freshness with room to spare for the steps still reading them.
+STAGED_SCAN_KEEP_S = 2 * RESUME_SCAN_AGE_S
 
 
 @dataclass(frozen=True)
@@ -103,13 +106,25 @@ def scan_account(
     }
     # The manifest is the commit point: partitions only ever read a scan it names.
     hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
-    # Keep the previous scan too: partition steps of a run that read its manifest may still be reading it.
-    keep = {scan_id, previous.get("scan_id") if previous else None}
-    for key in storage.list("scan"):
-        parts = key.split("/")
-        if len(parts) == 4 and parts[1] not in keep:
-            storage.delete(key)
+    drop_stale_scans(storage, keep=scan_id)
     return ScanSummary(manifest, df.height, stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+def drop_stale_scans(storage: Storage, *, keep: str) -> None:
+    """Delete staged scans written longer ago than any partition step may still be reading them.
+
+    Age, not generation: with several runs of one account at once, any number of scans may commit while
+    a step that read an older manifest is still reading that scan's files (or a scan is still staging).
+    """
+    staged: dict[str, dict[str, float]] = {}  # scan id -> its files -> when written
+    for key, mtime in storage.modified_times("scan").items():
+        parts = key.split("/")  # scan/<scan id>/<product type>/<symbol>.parquet
+        if len(parts) == 4 and parts[1] != keep:
+            staged.setdefault(parts[1], {})[key] = mtime
+    for files in staged.values():
+        if time.time() - max(files.values()) > STAGED_SCAN_KEEP_S:
+            for key in files:
+                storage.delete(key)
 
 
 def resumable_scan(storage: Storage, manifest: dict | None, applied: dict, account: str, product_types) -> bool:
@@ -158,16 +173,11 @@ def account_fingerprint(client: BitgetClient) -> str:
 
 
 def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame | None:
+    """The scan's orders of one partition (empty if it saw none), or None if its staged file is gone."""
     symbol, pt = parse_partition_key(key)
     if key not in manifest.get("symbols", {}):
-        return None
-    rows = hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
-    if rows is None:
-        raise FileNotFoundError(
-            f"scan {manifest['scan_id']} lists {key} but its staged orders are gone "
-            "(another run replaced the scan meanwhile); run again"
-        )
-    return rows
+        return empty_frame()
+    return hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
 
 
 def refresh_start_ms(state: dict, retention_start_ms: int) -> int:

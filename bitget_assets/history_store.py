@@ -1,7 +1,7 @@
 """The layout of everything we keep in storage, and reading/writing it as Parquet or JSON.
 
-    scan/orders.parquet        every order read by the latest account scan (history + open)
-    scan/manifest.json         what that scan covered: when, which symbols, how many requests
+    scan/<scan id>/<PT>/<SYMBOL>.parquet   one account scan's orders, staged per symbol (kept 30 min)
+    scan/manifest.json         the latest committed scan: when, which symbols, how many requests
     scan/applied.json          marks of the last scan every partition has taken in: where the next starts
     partitions/<PT>/<SYMBOL>.parquet   one symbol's full history, kept beyond Bitget's 90 days
     partitions/<PT>/<SYMBOL>.json      its state: newest cTime, last read, where it came from
@@ -17,7 +17,6 @@ from bitget_assets.orders import empty_frame
 from bitget_assets.partitions import parse_partition_key
 from bitget_assets.storage import Storage
 
-SCAN_ORDERS = "scan/orders.parquet"
 SCAN_MANIFEST = "scan/manifest.json"
 SCAN_APPLIED = "scan/applied.json"
 OUTPUT_JSON = "orders.json"

@@ -15,6 +15,7 @@ class Storage(Protocol):
     def read(self, key: str) -> bytes | None: ...
     def write(self, key: str, data: bytes) -> str: ...
     def list(self, prefix: str) -> list[str]: ...
+    def modified_times(self, prefix: str) -> dict[str, float]: ...
     def delete(self, key: str) -> None: ...
 
 
@@ -54,14 +55,23 @@ class LocalStorage:
         return str(path)
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.modified_times(prefix))
+
+    def modified_times(self, prefix: str) -> dict[str, float]:
+        """Key -> when it was last written (Unix seconds), for every object under `prefix`."""
         base = self._path(prefix) if prefix else self.root
         if not base.exists():
-            return []
-        return sorted(
-            str(p.relative_to(self.root))
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
-        )
+            return {}
+        times = {}
+        for p in base.rglob("*"):
+            if p.name.startswith("."):
+                continue
+            try:
+                if p.is_file():
+                    times[str(p.relative_to(self.root))] = p.stat().st_mtime
+            except FileNotFoundError:  # deleted by another run while we listed
+                continue
+        return times
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -106,12 +116,16 @@ class S3Storage:
         return self.uri(key)
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.modified_times(prefix))
+
+    def modified_times(self, prefix: str) -> dict[str, float]:
+        """Key -> when it was last written (Unix seconds, the server's clock), for every object under `prefix`."""
         paginator = self.client.get_paginator("list_objects_v2")
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys = []
+        times = {}
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys += [obj["Key"][strip:] for obj in page.get("Contents", [])]
-        return sorted(keys)
+            times |= {obj["Key"][strip:]: obj["LastModified"].timestamp() for obj in page.get("Contents", [])}
+        return times
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

@@ -3,7 +3,14 @@
 import polars as pl
 
 from bitget_assets import history_store as hs
-from bitget_assets.extraction import fetch_symbol, read_scan_rows, scan_account, update_partition
+from bitget_assets.extraction import (
+    STAGED_SCAN_KEEP_S,
+    drop_stale_scans,
+    fetch_symbol,
+    read_scan_rows,
+    scan_account,
+    update_partition,
+)
 from bitget_assets.partitions import partition_key
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from bitget_assets.storage import LocalStorage
@@ -98,3 +105,26 @@ def test_partition_keeps_orders_the_api_has_forgotten(tmp_path):
         assert set(stored(store, key)) == first
         assert hs.read_partition(store, key)["orderId"].is_unique().all()
         assert isinstance(hs.read_partition(store, key), pl.DataFrame)
+
+
+def test_superseded_scans_are_kept_while_a_partition_step_may_still_read_them(tmp_path):
+    """Staged scans go by age, not by how many scans committed since: eight runs of one account can commit
+    eight scans within seconds while a step of the first is still reading its own."""
+    import os
+    import time
+
+    store = LocalStorage(tmp_path)
+    for scan in ("old", "recent", "current", "staging"):
+        store.write(f"scan/{scan}/USDT-FUTURES/BTCUSDT.parquet", b"x")
+        store.write(f"scan/{scan}/USDT-FUTURES/ETHUSDT.parquet", b"x")
+    store.write("scan/manifest.json", b"{}")
+    long_ago = time.time() - STAGED_SCAN_KEEP_S - 60
+    for f in (tmp_path / "scan/old").rglob("*.parquet"):
+        os.utime(f, (long_ago, long_ago))
+    os.utime(tmp_path / "scan/current/USDT-FUTURES/BTCUSDT.parquet", (long_ago, long_ago))
+    # One old file does not make a scan stale while another of its files is recent.
+    os.utime(tmp_path / "scan/recent/USDT-FUTURES/BTCUSDT.parquet", (long_ago, long_ago))
+    drop_stale_scans(store, keep="current")
+    assert {k.split("/")[1] for k in store.list("scan") if k.count("/") == 3} == {"recent", "current", "staging"}
+    assert store.read("scan/manifest.json") == b"{}"
+    assert len(store.list("scan/recent")) == 2

@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -34,6 +35,18 @@ def test_s3_round_trip_bytes(s3_env):
     assert raw == b"[1]" and store.read("orders.json") == b"[1]"
     assert store.read("missing") is None
     assert store.list("") == ["orders.json"]
+    written = store.modified_times("")
+    assert list(written) == ["orders.json"] and abs(written["orders.json"] - time.time()) < 600
+
+
+def test_local_modified_times_are_the_files_mtimes(tmp_path):
+    store = LocalStorage(tmp_path)
+    store.write("scan/a/x.parquet", b"1")
+    store.write("scan/b/y.parquet", b"2")
+    os.utime(tmp_path / "scan/a/x.parquet", (1_000_000, 1_000_000))
+    assert store.modified_times("scan") == {"scan/a/x.parquet": 1_000_000.0,
+                                            "scan/b/y.parquet": (tmp_path / "scan/b/y.parquet").stat().st_mtime}
+    assert store.modified_times("nothing-here") == {}
 
 
 @pytest.mark.parametrize("bad", ["s3://", "s3://a", "http://x/y", "", "s3://bad_bucket!/x"])

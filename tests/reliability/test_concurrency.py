@@ -3,8 +3,9 @@
 Eight `bitget-orders extract` processes against one account with faults on, sharing the output folder, the
 Dagster instance and the file rate limiter (one TMPDIR: the limiter's default folder is the machine's temp
 dir): every run succeeds with the whole history, no partition is lost, and the server answers no 429 beyond
-the bursts it injected. Then two races the eight do not reliably hit: runs started at the same moment in a
-fresh DAGSTER_HOME, and a staged scan file removed (by another run's scan) while a run is still reading it.
+the bursts it injected. Then the races the eight do not reliably hit: runs started at the same moment in a
+fresh DAGSTER_HOME, another run's scan committing while a run is still reading its own staged scan, and a
+staged scan that vanished under a run.
 """
 
 import json
@@ -118,10 +119,9 @@ def test_extractions_started_together_in_a_fresh_dagster_home_all_work(fresh_hom
         assert_equals_truth(read_output(work / f"out{i}").orders, truth, f"run {i}")
 
 
-def test_a_run_never_publishes_a_history_missing_a_scan_file_another_run_removed(tmp_path, monkeypatch):
-    """Run A's partition steps read the scan manifest, then each symbol's staged file. If run B's scan
-    commits in between, B deletes A's staged files (scan_account removes the previous scan), and A reads
-    "no orders" for those symbols: A must fail, or publish the whole history, never a history with holes."""
+def _run_while(tmp_path, monkeypatch, interfere):
+    """Run A's partitions and sorted_orders, with `interfere(resources, storage, manifest)` called once between
+    A's manifest read and its first staged-file read. Returns (A's result, ground truth, A's partition sources)."""
     sim = start_simulator(latency=None)
     c = sim.credentials(SPEC.name)
     res = {
@@ -132,14 +132,12 @@ def test_a_run_never_publishes_a_history_missing_a_scan_file_another_run_removed
     }
     truth = sim.truth(SPEC.name)
     original = extraction.read_scan_rows
-    other_run, once = [], threading.Lock()
+    done, once = [], threading.Lock()
 
-    def read_while_another_run_commits(storage, manifest, key):
-        with once:  # B's whole scan lands between A's manifest read and A's first staged-file read
-            if not other_run:
-                client = res["bitget"].get_client(res["rate_limiter"].get_limiter())
-                other_run.append(extraction.scan_account(client, storage, res["bitget"].product_types,
-                                                         scan_id="run-b"))
+    def read_after_interference(storage, manifest, key):
+        with once:
+            if not done:
+                done.append(interfere(res, storage, manifest))
         return original(storage, manifest, key)
 
     try:
@@ -147,15 +145,56 @@ def test_a_run_never_publishes_a_history_missing_a_scan_file_another_run_removed
             assert dg.materialize([order_scan], resources=res, instance=instance).success
             keys = list(json.loads((tmp_path / "scan" / "manifest.json").read_text())["symbols"])
             instance.add_dynamic_partitions("symbols", keys)
-            monkeypatch.setattr(extraction, "read_scan_rows", read_while_another_run_commits)
+            monkeypatch.setattr(extraction, "read_scan_rows", read_after_interference)
             run_a = dg.materialize([order_scan, symbol_orders, sorted_orders],
                                    selection=[symbol_orders, sorted_orders], resources=res, instance=instance,
                                    tags=partition_range_tags(keys), raise_on_error=False)
+            sources = {
+                m.partition: m.metadata["source"].value
+                for m in run_a.asset_materializations_for_node("symbol_orders")
+            } if run_a.success else {}
     finally:
         sim.stop()
-    assert other_run, "the concurrent scan never ran: the test proves nothing"
-    if run_a.success:
-        published = json.loads((tmp_path / "orders.json").read_bytes())["orders"]
-        missing = len({o["orderId"] for o in truth} - {o["orderId"] for o in published})
-        assert not missing, (f"run A succeeded and published {len(published)} of {len(truth)} orders: "
-                             f"{missing} lost with the staged files run B removed")
+    assert done, "the interference never ran: the test proves nothing"
+    return run_a, truth, sources, done[0]
+
+
+def _published_ids(tmp_path) -> set[str]:
+    return {o["orderId"] for o in json.loads((tmp_path / "orders.json").read_bytes())["orders"]}
+
+
+def test_another_runs_scan_committing_mid_run_leaves_this_runs_scan_readable(tmp_path, monkeypatch):
+    """Run A's partition steps read the manifest, then each symbol's staged file. Run B's scan commits in
+    between, then C's (eight runs of one account do this constantly): they must not delete the files A is reading, so A
+    takes in a scan for every symbol, makes no request of its own, and publishes the whole history."""
+
+    def another_run_scans(res, storage, manifest):
+        client = res["bitget"].get_client(res["rate_limiter"].get_limiter())
+        # B reads the API itself (as a run started before A's scan committed does), rather than reuse A's scan.
+        monkeypatch.setattr(extraction, "resumable_scan", lambda *args: False)
+        for other in ("run-b", "run-c"):
+            extraction.scan_account(client, storage, res["bitget"].product_types, scan_id=other)
+        return manifest["scan_id"]
+
+    run_a, truth, sources, a_scan = _run_while(tmp_path, monkeypatch, another_run_scans)
+    assert run_a.success
+    assert _published_ids(tmp_path) == {o["orderId"] for o in truth}
+    # Steps that read the manifest before C committed take A's scan in, later ones C's: none reads directly.
+    assert f"account scan {a_scan[:8]}" in sources.values(), sources
+    assert set(sources.values()) <= {f"account scan {a_scan[:8]}", "account scan run-c"}, sources
+    assert json.loads((tmp_path / "scan" / "manifest.json").read_text())["scan_id"] == "run-c"
+    assert (tmp_path / "scan" / a_scan).is_dir()
+
+
+def test_a_run_whose_staged_scan_vanished_reads_those_symbols_directly(tmp_path, monkeypatch):
+    """If the staged files are gone anyway (removed by hand, a bucket lifecycle rule, a step that waited longer
+    than they are kept), the run must not publish a history with holes: it reads those symbols from the API."""
+
+    def staged_files_vanish(res, storage, manifest):
+        for key in storage.list(f"scan/{manifest['scan_id']}"):
+            storage.delete(key)
+
+    run_a, truth, sources, _ = _run_while(tmp_path, monkeypatch, staged_files_vanish)
+    assert run_a.success
+    assert _published_ids(tmp_path) == {o["orderId"] for o in truth}
+    assert sources and set(sources.values()) == {"direct read of the symbol"}, sources
