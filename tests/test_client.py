@@ -101,6 +101,37 @@ def test_every_fault_kind_still_yields_exactly_the_truth(faults):
         assert client.stats.retries >= 1
 
 
+def test_a_burst_of_429s_longer_than_the_attempt_budget_is_waited_out():
+    """A 429 only says "later": twelve of them in a row must not use up the 8 attempts meant for broken answers."""
+    spec = AccountSpec(name="demo", seed=3, orders=150, symbols=2, now_ms=NOW_MS)
+    faults = FaultConfig(burst_429=0.3, burst_len=12)
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, faults=faults, seed=1)) as sim:
+        client = client_for(sim, max_backoff_s=0.05)
+        ids = extract_ids(client, ALL, NOW_MS)
+        log = requests_to(sim)
+        assert set(ids) == truth_ids(sim)
+    statuses = "".join("x" if r["status"] == 429 else "." for r in log)
+    assert "x" * 12 in statuses, "no burst of 12 consecutive 429s happened: the test proves nothing"
+
+
+def test_retries_are_bounded_for_broken_answers_and_in_time_for_429s():
+    spec = AccountSpec(name="demo", seed=3, orders=150, symbols=2, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True,
+                                           faults=FaultConfig(error_5xx=1.0))) as sim:
+        client = client_for(sim, max_attempts=5, max_backoff_s=0.01)
+        with pytest.raises(Exception, match="HTTP 50[23]"):
+            client.pending_orders("USDT-FUTURES")
+        assert len(requests_to(sim)) == 5
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True,
+                                           faults=FaultConfig(burst_429=1.0))) as sim:
+        client = client_for(sim, max_attempts=5, max_backoff_s=0.05, rate_limited_patience_s=1.0)
+        began = time.monotonic()
+        with pytest.raises(Exception, match="Too Many Requests"):
+            client.pending_orders("USDT-FUTURES")
+        assert 1.0 <= time.monotonic() - began < 10
+        assert len(requests_to(sim)) > 5  # 429s did not count against the 5 attempts
+
+
 @pytest.fixture(scope="module")
 def auth_sim():
     with Simulator([one_symbol(5)], SimulatorConfig(rate_limit=None, latency=None, frozen=True)) as sim:

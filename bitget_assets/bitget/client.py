@@ -79,6 +79,7 @@ class BitgetClient:
         timeout: tuple[float, float] = (3.05, 10.0),
         max_attempts: int = 8,
         max_backoff_s: float = 8.0,
+        rate_limited_patience_s: float = 60.0,
         pool_size: int = 16,
     ):
         self.credentials = credentials
@@ -88,9 +89,10 @@ class BitgetClient:
         self.stats = PageStats()
         self.clock = time.time  # signatures carry this machine's time, as Bitget expects
         self.max_span_ms = FALLBACK_SPANS_MS[0]
+        self.max_attempts, self.rate_limited_patience_s = max_attempts, rate_limited_patience_s
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RETRYABLE),
-            stop=tenacity.stop_after_attempt(max_attempts),
+            stop=self._give_up,
             wait=tenacity.wait_random_exponential(multiplier=0.25, max=max_backoff_s),
             before_sleep=lambda _state: self.stats.add(retries=1),
             reraise=True,
@@ -107,6 +109,17 @@ class BitgetClient:
     def account_key(self) -> str:
         """Identifies the account's rate-limit budget without revealing the key."""
         return f"bitget:{self.credentials.api_key}"
+
+    def _give_up(self, state: tenacity.RetryCallState) -> bool:
+        """After `max_attempts` failures not counting 429s; 429s after `rate_limited_patience_s` of them.
+
+        A 429 only says "later" (a burst of them is how an exchange sheds load), so a run of them must not use
+        up the attempts meant for broken answers; being rate limited is bounded in time instead.
+        """
+        if getattr(state.outcome.exception(), "http_status", None) == 429:
+            return state.seconds_since_start >= self.rate_limited_patience_s
+        state.failures = getattr(state, "failures", 0) + 1
+        return state.failures >= self.max_attempts
 
     # -- transport -------------------------------------------------------------------------------
     def request(self, path: str, params: dict | None = None, *, signed: bool = True):
