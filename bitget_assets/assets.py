@@ -1,16 +1,22 @@
-"""The asset graph: order_scan → symbol_orders (one partition per symbol) → sorted_orders."""
+"""The asset graph of one account: order_scan → symbol_orders (one partition per symbol) → sorted_orders.
+
+`build_assets(account)` makes the three assets for any account (see accounts.py); the module-level names are
+the default account's, which is all a single-account deployment has.
+"""
 
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 import dagster as dg
 
 from bitget_assets import extraction
 from bitget_assets import history_store as hs
+from bitget_assets.accounts import DEFAULT_ACCOUNT, Account
 from bitget_assets.orders import sort_chronologically
-from bitget_assets.partitions import parse_partition_key, symbols_partitions_def
+from bitget_assets.partitions import parse_partition_key, symbols_partitions
 from bitget_assets.progress import ProgressReporter
 from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
 
@@ -21,54 +27,154 @@ HISTORY_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 SYMBOL_CHUNKS = 4  # process steps the symbol partitions fan out to (threads inside each)
 EXTRACTION_STARTED_TAG = "bitget/extraction_started_at"
+SCAN_TAG = "bitget/scan"  # its value names the account: dagster.yaml allows one scan per account at a time
 single_run = dg.BackfillPolicy.single_run()
 
 
-@dg.asset(
-    group_name="bitget",
-    backfill_policy=single_run,
-    kinds={"python", "parquet"},
-    description="Every order Bitget still holds for the account (90 days), read once per product type "
-    "without `symbol`: the cheapest complete way to find every traded symbol. Staged per symbol.",
-)
-def order_scan(
-    context: dg.AssetExecutionContext,
-    bitget: BitgetResource,
-    rate_limiter: RateLimiterResource,
-    storage: StorageResource,
-) -> dg.MaterializeResult:
-    client = bitget.get_client(rate_limiter.get_limiter())
-    progress = ProgressReporter("scan")
-    context.log.info(f"scanning {', '.join(bitget.product_types)} on {bitget.exchange_label}")
-    summary = extraction.scan_account(
-        client,
-        storage.get_storage(),
-        bitget.product_types,
-        scan_id=context.run_id,
-        concurrency=bitget.concurrency,
-        on_page=lambda chain, orders: progress.add(requests=1, orders=len(orders)),
-    )
-    progress.set(requests=summary.requests, rate_limited=summary.rate_limited, symbols=len(summary.manifest["symbols"]))
-    registered = set(context.instance.get_dynamic_partitions(symbols_partitions_def.name))
-    new_symbols = [k for k in summary.manifest["symbols"] if k not in registered]
-    return dg.MaterializeResult(
-        metadata={
-            "exchange": bitget.exchange_label,
-            "orders": summary.orders,
-            "symbols": len(summary.manifest["symbols"]),
-            "new_symbol_count": len(new_symbols),
-            "requests": summary.requests,
-            "rate_limited_429": summary.rate_limited,
-            "seconds": round(summary.seconds, 2),
-            "incremental": summary.manifest["incremental"],
-            "paging_chains": summary.manifest["chains"],
-            "new_symbols": dg.MetadataValue.json(new_symbols),  # last: a long list would push the rest down
-        }
-    )
+@dataclass(frozen=True)
+class AccountAssets:
+    account: Account
+    partitions_def: dg.DynamicPartitionsDefinition
+    order_scan: dg.AssetsDefinition
+    symbol_orders: dg.AssetsDefinition
+    sorted_orders: dg.AssetsDefinition
+
+    @property
+    def all(self) -> list[dg.AssetsDefinition]:
+        return [self.order_scan, self.symbol_orders, self.sorted_orders]
+
+
+@dataclass(frozen=True)
+class _Resources:
+    bitget: BitgetResource
+    rate_limiter: RateLimiterResource
+    storage: StorageResource
+
+
+def _resources(context, account: Account) -> _Resources:
+    """This account's resources: each account has its own keys, so the ops look them up by name."""
+    r = context.resources
+    return _Resources(getattr(r, account.bitget_key), r.rate_limiter, getattr(r, account.storage_key))
+
+
+def resource_keys(account: Account) -> set[str]:
+    return {account.bitget_key, account.storage_key, "rate_limiter"}
 
 
 class SymbolChunkConfig(dg.Config):
     max_scan_age_s: int = 900  # older scans are not trusted: the symbol is read directly instead
+
+
+def build_assets(account: Account) -> AccountAssets:
+    partitions_def = symbols_partitions(account)
+    group = account.object_name("bitget")
+
+    @dg.asset(
+        name="order_scan",
+        key_prefix=account.key_prefix,
+        group_name=group,
+        backfill_policy=single_run,
+        kinds={"python", "parquet"},
+        required_resource_keys=resource_keys(account),
+        description="Every order Bitget still holds for the account (90 days), read once per product type "
+        "without `symbol`: the cheapest complete way to find every traded symbol. Staged per symbol.",
+    )
+    def order_scan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        res = _resources(context, account)
+        client = res.bitget.get_client(res.rate_limiter.get_limiter())
+        progress = ProgressReporter("scan")
+        context.log.info(f"scanning {', '.join(res.bitget.product_types)} on {res.bitget.exchange_label}")
+        summary = extraction.scan_account(
+            client,
+            res.storage.get_storage(),
+            res.bitget.product_types,
+            scan_id=context.run_id,
+            concurrency=res.bitget.concurrency,
+            on_page=lambda chain, orders: progress.add(requests=1, orders=len(orders)),
+        )
+        symbols = summary.manifest["symbols"]
+        progress.set(requests=summary.requests, rate_limited=summary.rate_limited, symbols=len(symbols))
+        registered = set(context.instance.get_dynamic_partitions(partitions_def.name))
+        new_symbols = [k for k in symbols if k not in registered]
+        return dg.MaterializeResult(
+            metadata={
+                "exchange": res.bitget.exchange_label,
+                "orders": summary.orders,
+                "symbols": len(symbols),
+                "new_symbol_count": len(new_symbols),
+                "requests": summary.requests,
+                "rate_limited_429": summary.rate_limited,
+                "seconds": round(summary.seconds, 2),
+                "incremental": summary.manifest["incremental"],
+                "paging_chains": summary.manifest["chains"],
+                "new_symbols": dg.MetadataValue.json(new_symbols),  # last: a long list would push the rest down
+            }
+        )
+
+    chunk_ops = [_chunk_op(account, i) for i in range(SYMBOL_CHUNKS)]
+    record = _record_op(account)
+
+    @dg.graph_asset(
+        name="symbol_orders",
+        key_prefix=account.key_prefix,
+        group_name=group,
+        partitions_def=partitions_def,
+        backfill_policy=single_run,
+        kinds={"parquet"},
+        ins={"order_scan": dg.AssetIn(key=order_scan.key, dagster_type=dg.Nothing)},
+        description="Every order of one symbol (history and open orders), kept beyond Bitget's 90 days; "
+        "an order seen again replaces the older copy (latest uTime wins).",
+    )
+    def symbol_orders(order_scan):
+        return record([chunk(order_scan) for chunk in chunk_ops])
+
+    sorted_key = account.asset_key("sorted_orders")
+
+    @dg.asset(
+        name="sorted_orders",
+        key_prefix=account.key_prefix,
+        group_name=group,
+        deps=[symbol_orders],
+        backfill_policy=single_run,
+        kinds={"polars", "parquet", "json"},
+        required_resource_keys={account.storage_key},
+        automation_condition=dg.AutomationCondition.eager(),
+        freshness_policy=HISTORY_FRESHNESS,
+        check_specs=[
+            dg.AssetCheckSpec("unique_order_ids", asset=sorted_key,
+                              description="Every orderId appears once in the written orders.parquet."),
+            dg.AssetCheckSpec("sorted_by_ctime_then_order_id", asset=sorted_key,
+                              description="The written file is in (cTime, numeric orderId) order."),
+            dg.AssetCheckSpec("count_equals_sum_of_partitions", asset=sorted_key,
+                              description="Rows written equal the rows of all symbol partitions together."),
+        ],
+        description="Every order of every symbol, de-duplicated by orderId and sorted by (cTime, orderId), "
+        "written atomically as orders.json and orders.parquet.",
+    )
+    def sorted_orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        store = getattr(context.resources, account.storage_key).get_storage()
+        keys = context.instance.get_dynamic_partitions(partitions_def.name)
+        summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=_extraction_seconds(context))
+        committed = extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
+        # Checks read back what was persisted, not the frame in memory.
+        written = hs.read_parquet(store, hs.OUTPUT_PARQUET)
+        return dg.MaterializeResult(
+            metadata={
+                "count": summary.count,
+                "symbols": summary.symbols,
+                "first_cTime": summary.first_ctime or 0,
+                "last_cTime": summary.last_ctime or 0,
+                "elapsed_seconds": round(_extraction_seconds(context), 2),
+                "json_uri": summary.json_uri,
+                "parquet_uri": summary.parquet_uri,
+                "dagster/uri": summary.json_uri,
+                "dagster/row_count": summary.count,
+                "scan_committed": committed,
+            },
+            check_results=output_checks(written, summary.partition_rows),
+        )
+
+    return AccountAssets(account, partitions_def, order_scan, symbol_orders, sorted_orders)
 
 
 def chunk_keys(context: dg.OpExecutionContext, bitget: BitgetResource, index: int) -> list[str]:
@@ -82,19 +188,14 @@ def chunk_keys(context: dg.OpExecutionContext, bitget: BitgetResource, index: in
 
 
 def materialize_symbol_chunk(
-    context: dg.OpExecutionContext,
-    config: SymbolChunkConfig,
-    index: int,
-    bitget: BitgetResource,
-    rate_limiter: RateLimiterResource,
-    storage: StorageResource,
+    context: dg.OpExecutionContext, config: SymbolChunkConfig, index: int, res: _Resources
 ) -> dict:
     """Bring each symbol of the chunk up to date: from a fresh account scan, else by reading it directly."""
-    keys = chunk_keys(context, bitget, index)
-    store = storage.get_storage()
+    keys = chunk_keys(context, res.bitget, index)
+    store = res.storage.get_storage()
     manifest = hs.read_json(store, hs.SCAN_MANIFEST)
     fresh = manifest and time.time() - manifest["finished_at"] <= config.max_scan_age_s
-    limiter = rate_limiter.get_limiter()
+    limiter = res.rate_limiter.get_limiter()
     progress = ProgressReporter("symbols")
 
     def one(key: str) -> tuple[str, dict]:
@@ -110,7 +211,7 @@ def materialize_symbol_chunk(
             stats = {"requests": 0, "rate_limited": 0}
             source = f"account scan {manifest['scan_id'][:8]}"
         else:
-            client = bitget.get_client(limiter)
+            client = res.bitget.get_client(limiter)
             state = hs.read_partition_state(store, key)
             rows, now_ms = extraction.fetch_symbol(client, key, state)
             result = extraction.update_partition(store, key, rows, read_at_ms=now_ms, scan_id=None)
@@ -119,54 +220,51 @@ def materialize_symbol_chunk(
         progress.add(symbols_done=1, partition_orders=result["orders"])
         return key, {**result, **stats, "seconds": time.time() - began, "source": source}
 
-    with ThreadPoolExecutor(max(1, bitget.concurrency)) as pool:
+    with ThreadPoolExecutor(max(1, res.bitget.concurrency)) as pool:
         results = dict(pool.map(one, keys))
     progress.close()
     context.log.info(f"{len(results)} symbols up to date")
     return results
 
 
-def _chunk_op(index: int) -> dg.OpDefinition:
+def _chunk_op(account: Account, index: int) -> dg.OpDefinition:
     # A fixed fan-out (not DynamicOut) saves a planning step's process start on the critical path.
-    @dg.op(name=f"symbol_chunk_{index}", ins={"order_scan": dg.In(dg.Nothing)})
-    def chunk_op(
-        context: dg.OpExecutionContext,
-        config: SymbolChunkConfig,
-        bitget: BitgetResource,
-        rate_limiter: RateLimiterResource,
-        storage: StorageResource,
-    ) -> dict:
-        return materialize_symbol_chunk(context, config, index, bitget, rate_limiter, storage)
+    @dg.op(name=account.object_name(f"symbol_chunk_{index}"), ins={"order_scan": dg.In(dg.Nothing)},
+           required_resource_keys=resource_keys(account))
+    def chunk_op(context: dg.OpExecutionContext, config: SymbolChunkConfig) -> dict:
+        return materialize_symbol_chunk(context, config, index, _resources(context, account))
 
     return chunk_op
 
 
-symbol_chunk_ops = [_chunk_op(i) for i in range(SYMBOL_CHUNKS)]
+def _record_op(account: Account) -> dg.OpDefinition:
+    @dg.op(name=account.object_name("record_symbol_partitions"), ins={"chunk_results": dg.In(list)},
+           out=dg.Out(dg.Nothing))
+    def record_symbol_partitions(context: dg.OpExecutionContext, chunk_results: list) -> None:
+        """Attach each partition's own figures to its materialization in the UI."""
+        targeted = set(context.partition_keys)
+        metadata_by_key = {}
+        for results in chunk_results:
+            for key, r in results.items():
+                if key not in targeted:
+                    raise dg.Failure(f"a chunk reported partition {key}, which this run does not target")
+                metadata_by_key[key] = {
+                    "orders": r["orders"],
+                    "new_orders": r["new_orders"],
+                    "requests": r["requests"],
+                    "rate_limited_429": r["rate_limited"],
+                    "seconds": round(r["seconds"], 3),
+                    "newest_cTime": r["newest_ctime"] or 0,
+                    "source": r["source"],
+                    "uri": r["uri"],
+                }
+        _add_partition_metadata(context, account.asset_key("symbol_orders"), metadata_by_key)
+
+    return record_symbol_partitions
 
 
-@dg.op(ins={"chunk_results": dg.In(list)}, out=dg.Out(dg.Nothing))
-def record_symbol_partitions(context: dg.OpExecutionContext, chunk_results: list) -> None:
-    """Attach each partition's own figures to its materialization in the UI."""
-    targeted = set(context.partition_keys)
-    metadata_by_key = {}
-    for results in chunk_results:
-        for key, r in results.items():
-            if key not in targeted:
-                raise dg.Failure(f"a chunk reported partition {key}, which this run does not target")
-            metadata_by_key[key] = {
-                "orders": r["orders"],
-                "new_orders": r["new_orders"],
-                "requests": r["requests"],
-                "rate_limited_429": r["rate_limited"],
-                "seconds": round(r["seconds"], 3),
-                "newest_cTime": r["newest_ctime"] or 0,
-                "source": r["source"],
-                "uri": r["uri"],
-            }
-    _add_partition_metadata(context, metadata_by_key)
-
-
-def _add_partition_metadata(context: dg.OpExecutionContext, metadata_by_key: dict[str, dict]) -> None:
+def _add_partition_metadata(context: dg.OpExecutionContext, asset_key: dg.AssetKey,
+                            metadata_by_key: dict[str, dict]) -> None:
     """Per-partition metadata, which Dagster only exposes on the step context.
 
     The public `add_asset_metadata` re-reads every dynamic partition key on each call (O(n²) for a run over
@@ -174,7 +272,6 @@ def _add_partition_metadata(context: dg.OpExecutionContext, metadata_by_key: dic
     directly, and fall back to the public call if Dagster's internals ever move.
     """
     step = context.get_step_execution_context()
-    asset_key = dg.AssetKey("symbol_orders")
     accumulator = getattr(step, "_metadata_accumulator", None)
     if accumulator is None or not hasattr(accumulator, "with_additional_asset_metadata"):
         for key, metadata in metadata_by_key.items():
@@ -183,62 +280,6 @@ def _add_partition_metadata(context: dg.OpExecutionContext, metadata_by_key: dic
     for key, metadata in metadata_by_key.items():
         accumulator = accumulator.with_additional_asset_metadata(asset_key, key, metadata)
     step._metadata_accumulator = accumulator
-
-
-@dg.graph_asset(
-    group_name="bitget",
-    partitions_def=symbols_partitions_def,
-    backfill_policy=single_run,
-    kinds={"parquet"},
-    ins={"order_scan": dg.AssetIn(dagster_type=dg.Nothing)},
-    description="Every order of one symbol (history and open orders), kept beyond Bitget's 90 days; "
-    "an order seen again replaces the older copy (latest uTime wins).",
-)
-def symbol_orders(order_scan):
-    return record_symbol_partitions([chunk(order_scan) for chunk in symbol_chunk_ops])
-
-
-@dg.asset(
-    group_name="bitget",
-    deps=[symbol_orders],
-    backfill_policy=single_run,
-    kinds={"polars", "parquet", "json"},
-    automation_condition=dg.AutomationCondition.eager(),
-    freshness_policy=HISTORY_FRESHNESS,
-    check_specs=[
-        dg.AssetCheckSpec("unique_order_ids", asset="sorted_orders",
-                          description="Every orderId appears once in the written orders.parquet."),
-        dg.AssetCheckSpec("sorted_by_ctime_then_order_id", asset="sorted_orders",
-                          description="The written file is in (cTime, numeric orderId) order."),
-        dg.AssetCheckSpec("count_equals_sum_of_partitions", asset="sorted_orders",
-                          description="Rows written equal the rows of all symbol partitions together."),
-    ],
-    description="Every order of every symbol, de-duplicated by orderId and sorted by (cTime, orderId), "
-    "written atomically as orders.json and orders.parquet.",
-)
-def sorted_orders(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    store = storage.get_storage()
-    keys = context.instance.get_dynamic_partitions(symbols_partitions_def.name)
-    summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=_extraction_seconds(context))
-    committed = extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
-    # Checks read back what was persisted, not the frame in memory.
-    written = hs.read_parquet(store, hs.OUTPUT_PARQUET)
-    checks = output_checks(written, summary.partition_rows)
-    return dg.MaterializeResult(
-        metadata={
-            "count": summary.count,
-            "symbols": summary.symbols,
-            "first_cTime": summary.first_ctime or 0,
-            "last_cTime": summary.last_ctime or 0,
-            "elapsed_seconds": round(_extraction_seconds(context), 2),
-            "json_uri": summary.json_uri,
-            "parquet_uri": summary.parquet_uri,
-            "dagster/uri": summary.json_uri,
-            "dagster/row_count": summary.count,
-            "scan_committed": committed,
-        },
-        check_results=checks,
-    )
 
 
 def output_checks(df, partition_rows: int) -> list[dg.AssetCheckResult]:
@@ -263,3 +304,7 @@ def _extraction_seconds(context: dg.AssetExecutionContext) -> float:
         record = context.instance.get_run_record_by_id(context.run_id)
         started = record.start_time if record and record.start_time else time.time()
     return time.time() - float(started)
+
+
+default_assets = build_assets(DEFAULT_ACCOUNT)
+order_scan, symbol_orders, sorted_orders = default_assets.all

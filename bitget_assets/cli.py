@@ -5,6 +5,7 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -17,24 +18,39 @@ from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES
 from bitget_assets.progress import PROGRESS_ENV, read_progress
 from bitget_assets.storage import parse_location
 
+# The account a `--account` run extracts; step processes rebuild the job from it (reconstructable).
+CLI_ACCOUNT_ENV = "BITGET_CLI_ACCOUNT"
+
+
+def _account():
+    from bitget_assets.accounts import DEFAULT_ACCOUNT, account_named
+
+    name = os.environ.get(CLI_ACCOUNT_ENV, "")
+    return account_named(name) if name else DEFAULT_ACCOUNT
+
 
 def scan_job_def():
     from bitget_assets.definitions import defs
 
-    return defs.resolve_job_def("scan_job")
+    return defs.resolve_job_def(_account().object_name("scan_job"))
 
 
 def extract_job_def():
     from bitget_assets.definitions import defs
 
-    return defs.resolve_job_def("extract_job")
+    return defs.resolve_job_def(_account().object_name("extract_job"))
 
 
 def _parse_args(argv):
+    from bitget_assets.accounts import account_named, configured_accounts
+
     parser = argparse.ArgumentParser(prog="bitget-orders", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("extract", help="extract every futures order into sorted JSON and Parquet")
-    ex.add_argument("--output", default=os.environ.get("BITGET_OUTPUT", "data"), help="folder or s3://bucket/prefix")
+    ex.add_argument("--output", default=None,
+                    help="folder or s3://bucket/prefix (default $BITGET_OUTPUT or data; each of several "
+                         "accounts gets a sub-folder named after it)")
+    ex.add_argument("--account", default=None, help="only this account of $BITGET_ACCOUNTS")
     ex.add_argument("--product-types", nargs="+", default=None, metavar="TYPE")
     ex.add_argument("--s3-endpoint-url", default=os.environ.get("BITGET_S3_ENDPOINT_URL"))
     ex.add_argument("--demo-orders", type=int, default=None, help="size of the demo account (no credentials)")
@@ -44,15 +60,23 @@ def _parse_args(argv):
     ex.add_argument("--quiet", action="store_true", help="no live progress line")
     args = parser.parse_args(argv)
     try:
-        parse_location(args.output)
+        args.accounts = [account_named(args.account)] if args.account else configured_accounts()
+        for account in args.accounts:
+            parse_location(_output_of(args, account))
     except ValueError as exc:
         parser.error(str(exc))
-    types = args.product_types or os.environ.get("BITGET_PRODUCT_TYPES", ",".join(PRODUCT_TYPES)).split(",")
-    unknown = [t for t in types if t not in PRODUCT_TYPES + DEMO_PRODUCT_TYPES]
-    if unknown:
-        parser.error(f"unknown product type(s) {', '.join(unknown)}; known: {', '.join(PRODUCT_TYPES)}")
-    args.product_types = types
+    for account in args.accounts:
+        types = args.product_types or (account.setting("PRODUCT_TYPES") or ",".join(PRODUCT_TYPES)).split(",")
+        unknown = [t for t in types if t not in PRODUCT_TYPES + DEMO_PRODUCT_TYPES]
+        if unknown:
+            parser.error(f"unknown product type(s) {', '.join(unknown)}; known: {', '.join(PRODUCT_TYPES)}")
     return args
+
+
+def _output_of(args, account) -> str:
+    if args.output is None:
+        return account.output()
+    return f"{args.output.rstrip('/')}/{account.name}" if account.name and len(args.accounts) > 1 else args.output
 
 
 def _dagster_home() -> Path:
@@ -122,17 +146,70 @@ def _failure_text(result) -> str:
     return "the Dagster run failed (see the run's logs in the UI)"
 
 
-def _metadata(result, asset: str) -> list[dict]:
+def _metadata(result, asset_key) -> list[dict]:
     out = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
-            if mat.asset_key.to_user_string() == asset:
+            if mat.asset_key == asset_key:
                 out.append({k: getattr(v, "value", v) for k, v in mat.metadata.items()})
     return out
 
 
 def extract(args) -> int:
+    if len(args.accounts) > 1:
+        return extract_accounts(args)
+    return extract_account(args, args.accounts[0])
+
+
+def extract_accounts(args) -> int:
+    """Every account in its own process, side by side: one account's 429s, bad key or crash cannot stall another.
+
+    Each prints its summary line; this adds the account's name to it. Exit code 1 if any account failed.
+    """
+    passthrough = ["--quiet"]
+    if args.product_types:
+        passthrough += ["--product-types", *args.product_types]
+    if args.s3_endpoint_url:
+        passthrough += ["--s3-endpoint-url", args.s3_endpoint_url]
+    procs = {}
+    for account in args.accounts:
+        cmd = [sys.executable, "-m", "bitget_assets.cli", "extract", "--account", account.name, *passthrough]
+        if args.output is not None:
+            cmd += ["--output", _output_of(args, account)]
+        procs[account.name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    print(f"extracting {len(procs)} accounts side by side: {', '.join(procs)}", file=sys.stderr)
+    failed = []
+    for name, proc in procs.items():
+        out, err = proc.communicate()
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if proc.returncode == 0 and lines:
+            print(json.dumps({"account": name, **json.loads(lines[-1])}), flush=True)
+        else:
+            failed.append(name)
+            last = err.strip().splitlines()[-1] if err.strip() else f"exit code {proc.returncode}"
+            print(f"bitget-orders: account {name}: {last.removeprefix('bitget-orders: ')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _start_step_forkserver() -> None:
+    """Start the forkserver that step processes are forked from now, while the scan reads, not after it.
+
+    It imports dagster, polars and our code location (2-3 s); the multiprocess executor reuses a running
+    forkserver with the same preload list. It inherits this process's environment, so call it once that is set.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from bitget_assets.executors import executor_kind
+    from bitget_assets.jobs import FORKSERVER_PRELOAD
+
+    if executor_kind() == "multiprocess":
+        multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+        forkserver.ensure_running()
+
+
+def extract_account(args, account) -> int:
     import dagster as dg
 
     from bitget_assets.assets import EXTRACTION_STARTED_TAG
@@ -142,7 +219,7 @@ def extract(args) -> int:
     started = time.time()
     _dagster_home()
     with ExitStack() as stack:
-        if not os.environ.get("BITGET_API_KEY"):
+        if not account.name and not os.environ.get("BITGET_API_KEY"):
             flags = {k: v for k, v in {"orders": args.demo_orders, "symbols": args.demo_symbols,
                                        "seed": args.demo_seed}.items() if v is not None}
             demo = stack.enter_context(DemoExchange(now_ms=args.demo_now, **flags))
@@ -152,11 +229,14 @@ def extract(args) -> int:
         progress_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bitget-progress-"))
         os.environ |= {
             PROGRESS_ENV: progress_dir,
-            "BITGET_OUTPUT": args.output,
-            "BITGET_PRODUCT_TYPES": ",".join(args.product_types),
+            CLI_ACCOUNT_ENV: account.name,
+            account.env_var("OUTPUT"): _output_of(args, account),
         }
+        if args.product_types:
+            os.environ[account.env_var("PRODUCT_TYPES")] = ",".join(args.product_types)
         if args.s3_endpoint_url:
             os.environ["BITGET_S3_ENDPOINT_URL"] = args.s3_endpoint_url
+        _start_step_forkserver()
         instance = stack.enter_context(dg.DagsterInstance.get())
         line = _ProgressLine(progress_dir, started)
         if not args.quiet:
@@ -164,18 +244,19 @@ def extract(args) -> int:
         tags = {EXTRACTION_STARTED_TAG: str(started)}
         # Failures are summarised in one line below; the full event log stays in the instance for the UI.
         quiet_logs = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+        partitions = account.partitions_name
         try:
             scan = dg.execute_job(
                 dg.reconstructable(scan_job_def), instance=instance, tags=tags, run_config=quiet_logs
             )
             if not scan.success:
                 raise RuntimeError(_failure_text(scan))
-            scan_meta = _metadata(scan, "order_scan")[-1]
-            registered = set(instance.get_dynamic_partitions("symbols"))
+            scan_meta = _metadata(scan, account.asset_key("order_scan"))[-1]
+            registered = set(instance.get_dynamic_partitions(partitions))
             new = [k for k in scan_meta["new_symbols"] if k not in registered]
             if new:
-                instance.add_dynamic_partitions("symbols", new)
-            keys = instance.get_dynamic_partitions("symbols")
+                instance.add_dynamic_partitions(partitions, new)
+            keys = instance.get_dynamic_partitions(partitions)
             line.total_symbols = len(keys)
             if not keys:
                 raise RuntimeError("the account has no orders in any configured product type")
@@ -194,13 +275,13 @@ def extract(args) -> int:
             return 1
         if line.is_alive():
             line.finish()
-        out = _metadata(run, "sorted_orders")[-1]
-        partitions = _metadata(run, "symbol_orders")
+        out = _metadata(run, account.asset_key("sorted_orders"))[-1]
+        per_symbol = _metadata(run, account.asset_key("symbol_orders"))
         summary = {
             "orders": out["count"],
             "symbols": out["symbols"],
-            "requests": scan_meta["requests"] + sum(m.get("requests", 0) for m in partitions),
-            "rate_limited": scan_meta["rate_limited_429"] + sum(m.get("rate_limited_429", 0) for m in partitions),
+            "requests": scan_meta["requests"] + sum(m.get("requests", 0) for m in per_symbol),
+            "rate_limited": scan_meta["rate_limited_429"] + sum(m.get("rate_limited_429", 0) for m in per_symbol),
             "elapsed_s": round(time.time() - started, 2),
             "output": out["json_uri"],
         }
@@ -217,5 +298,18 @@ def main(argv=None) -> int:
     return 2
 
 
+def console() -> None:
+    """The `bitget-orders` command: run, then exit without the interpreter's teardown.
+
+    Finalizing a heap that holds dagster, sqlalchemy and polars takes ~2 s after the work is done
+    (docs/performance.md); by then every file is written and closed, the instance closed and the demo
+    exchange stopped, so nothing is lost by skipping it.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -5,9 +5,9 @@ import tempfile
 from urllib.parse import urlparse
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import Field, field_validator
 
+from bitget_assets.accounts import Account
 from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES, BitgetClient, Credentials
 from bitget_assets.bitget.credentials import DEFAULT_BASE_URL
 from bitget_assets.ratelimit import FileLimiter, Limiter, RedisLimiter, ThreadLimiter
@@ -96,10 +96,41 @@ class StorageResource(dg.ConfigurableResource):
     """A local folder (default `data/`) or `s3://bucket/prefix` through dagster-aws's S3Resource."""
 
     location: str = "data"
-    s3: S3Resource | None = None  # bound in definitions; its endpoint_url makes any S3-compatible server work
+    s3_endpoint_url: str | None = Field(default=None, description="any S3-compatible server; default AWS")
+    s3_region_name: str | None = None
 
     def get_storage(self) -> Storage:
         kind, where, prefix = parse_location(self.location)
         if kind == "s3":
-            return S3Storage((self.s3 or S3Resource()).get_client(), where, prefix)
+            # Imported here: dagster-aws costs 1.4 s of start-up, which local outputs should not pay.
+            from dagster_aws.s3 import S3Resource
+
+            s3 = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region_name)
+            return S3Storage(s3.get_client(), where, prefix)
         return LocalStorage(where)
+
+
+def account_resources(account: Account, environ: dict[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
+    """The `bitget` and `storage` resources of one account, from the environment.
+
+    Secrets are bound through EnvVar, so the UI and run config show the variable's name, never its value. The
+    default account with no credentials gets the embedded demo exchange; a named one must have its own.
+    """
+    env = os.environ if environ is None else environ
+    creds = Credentials.from_env(env, prefix=account.env_var(""))  # raises, naming the variable, if incomplete
+    if creds is None and account.name:
+        raise ValueError(f"account {account.name!r}: set {account.env_var('API_KEY')}, "
+                         f"{account.env_var('API_SECRET')} and {account.env_var('API_PASSPHRASE')}")
+    product_types = account.setting("PRODUCT_TYPES", env) or ",".join(PRODUCT_TYPES)
+    bitget = BitgetResource(product_types=product_types.split(","))
+    if creds is not None:
+        bitget = BitgetResource(
+            api_key=dg.EnvVar(account.env_var("API_KEY")),
+            api_secret=dg.EnvVar(account.env_var("API_SECRET")),
+            api_passphrase=dg.EnvVar(account.env_var("API_PASSPHRASE")),
+            base_url=creds.base_url,
+            product_types=product_types.split(","),
+            read_timeout_s=float(account.setting("READ_TIMEOUT_S", env) or "10"),
+        )
+    storage = StorageResource(location=account.output(env), s3_endpoint_url=env.get("BITGET_S3_ENDPOINT_URL") or None)
+    return {account.bitget_key: bitget, account.storage_key: storage}

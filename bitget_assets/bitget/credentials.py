@@ -19,17 +19,19 @@ class Credentials:
     __str__ = __repr__
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Credentials | None":
-        """Credentials from BITGET_API_KEY/SECRET/PASSPHRASE (and BITGET_BASE_URL); None when none is set."""
+    def from_env(cls, environ: dict[str, str] | None = None, *, prefix: str = "BITGET_") -> "Credentials | None":
+        """Credentials from <prefix>API_KEY/API_SECRET/API_PASSPHRASE (and <prefix>BASE_URL, else BITGET_BASE_URL);
+        None when none of the three is set."""
         env = os.environ if environ is None else environ
-        names = ("BITGET_API_KEY", "BITGET_API_SECRET", "BITGET_API_PASSPHRASE")
+        names = (f"{prefix}API_KEY", f"{prefix}API_SECRET", f"{prefix}API_PASSPHRASE")
         values = [env.get(n, "") for n in names]
         if not any(values):
             return None
         missing = [n for n, v in zip(names, values, strict=True) if not v]
         if missing:
             raise ValueError(f"incomplete Bitget credentials: {', '.join(missing)} not set")
-        return cls(*values, base_url=env.get("BITGET_BASE_URL") or DEFAULT_BASE_URL)
+        base_url = env.get(f"{prefix}BASE_URL") or env.get("BITGET_BASE_URL") or DEFAULT_BASE_URL
+        return cls(*values, base_url=base_url)
 
 
 def mask(key: str) -> str:

@@ -1,0 +1,113 @@
+"""Several Bitget accounts in one deployment: own names, outputs and budgets; one account's trouble stays its own."""
+
+import json
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from bitget_assets.accounts import Account, configured_accounts
+from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from tests.simhelpers import HISTORY, NOW_MS, PENDING
+
+TWO = {"BITGET_ACCOUNTS": "alpha,beta"} | {
+    f"BITGET_{name}_API_{field}": f"{name.lower()}-{field.lower()}"
+    for name in ("ALPHA", "BETA") for field in ("KEY", "SECRET", "PASSPHRASE")
+}
+
+
+def test_accounts_are_listed_by_name_and_bad_lists_are_refused():
+    assert configured_accounts({}) == [Account()]
+    assert configured_accounts({"BITGET_ACCOUNTS": " alpha, beta_2 "}) == [Account("alpha"), Account("beta_2")]
+    for bad in ("Alpha", "alpha,alpha", "9x", "a-b"):
+        with pytest.raises(ValueError, match="BITGET_ACCOUNTS"):
+            configured_accounts({"BITGET_ACCOUNTS": bad})
+
+
+def test_each_account_has_its_own_names_and_output():
+    alpha = Account("alpha")
+    assert alpha.asset_key("sorted_orders") == dg.AssetKey(["alpha", "sorted_orders"])
+    assert (alpha.partitions_name, alpha.bitget_key, alpha.env_var("API_KEY")) == (
+        "alpha__symbols", "alpha__bitget", "BITGET_ALPHA_API_KEY")
+    assert Account().asset_key("sorted_orders") == dg.AssetKey("sorted_orders")
+    assert alpha.output({}) == "data/alpha"
+    assert alpha.output({"BITGET_OUTPUT": "s3://bucket/hist/"}) == "s3://bucket/hist/alpha"
+    assert alpha.output({"BITGET_OUTPUT": "x", "BITGET_ALPHA_OUTPUT": "/srv/alpha"}) == "/srv/alpha"
+    assert Account().output({"BITGET_OUTPUT": "s3://bucket/hist"}) == "s3://bucket/hist"
+    # A setting of the deployment applies to every account unless the account has its own.
+    env = {"BITGET_PRODUCT_TYPES": "USDT-FUTURES", "BITGET_BETA_PRODUCT_TYPES": "COIN-FUTURES"}
+    assert (alpha.setting("PRODUCT_TYPES", env), Account("beta").setting("PRODUCT_TYPES", env)) == (
+        "USDT-FUTURES", "COIN-FUTURES")
+
+
+def _load_definitions(env: dict) -> subprocess.CompletedProcess:
+    code = ("from bitget_assets.definitions import defs; g = defs.resolve_asset_graph(); import json; print(json.dumps("
+            "{'assets': sorted(k.to_user_string() for k in g.get_all_asset_keys()),"
+            " 'checks': sorted(k.to_user_string() for k in g.asset_check_keys),"
+            " 'jobs': sorted(j.name for j in defs.resolve_all_job_defs()),"
+            " 'sensors': sorted(s.name for s in defs.sensors), 'schedules': sorted(s.name for s in defs.schedules)}))")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
+    return subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, timeout=120)
+
+
+def test_definitions_hold_one_complete_pipeline_per_account():
+    proc = _load_definitions(TWO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    d = json.loads(proc.stdout)
+    assert d["assets"] == [f"{a}/{n}" for a in ("alpha", "beta") for n in ("order_scan", "sorted_orders",
+                                                                              "symbol_orders")]
+    assert len(d["checks"]) == 8 and "beta/symbol_orders:partitions_hold_only_their_symbol" in d["checks"]
+    assert {f"{a}__{j}" for a in ("alpha", "beta") for j in ("scan_job", "extract_job", "refresh_job")} <= set(d["jobs"])
+    assert d["sensors"] == ["alpha__new_symbols_sensor", "beta__new_symbols_sensor"]
+    assert d["schedules"] == ["alpha__refresh_schedule", "beta__refresh_schedule"]
+    for secret in ("alpha-secret", "beta-passphrase"):
+        assert secret not in proc.stdout + proc.stderr
+
+
+def test_an_account_without_credentials_is_named_when_the_code_location_loads():
+    env = {k: v for k, v in TWO.items() if not k.startswith("BITGET_BETA_")}
+    proc = _load_definitions(env)
+    assert proc.returncode != 0
+    assert "account 'beta'" in proc.stderr and "BITGET_BETA_API_KEY" in proc.stderr
+
+
+@pytest.mark.slow
+def test_two_accounts_extract_side_by_side_and_a_bad_key_stalls_only_its_own(tmp_path):
+    """`bitget-orders extract` with three accounts on one exchange, one of them with a wrong secret: the good two
+    each get exactly their own history in their own folder, each within its own budget; the bad one fails
+    fast, naming the cause, and the command says which account failed."""
+    specs = [AccountSpec(name=n, seed=s, orders=o, symbols=k, now_ms=NOW_MS)
+             for n, s, o, k in (("alpha", 31, 2500, 8), ("beta", 32, 1800, 6), ("gamma", 33, 500, 3))]
+    with Simulator(specs, SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)) as sim:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
+        env |= {"BITGET_ACCOUNTS": "alpha,beta,gamma", "BITGET_BASE_URL": sim.base_url,
+                "DAGSTER_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
+        for name in ("alpha", "beta", "gamma"):
+            c = sim.credentials(name)
+            env |= {f"BITGET_{name.upper()}_API_KEY": c["api_key"],
+                    f"BITGET_{name.upper()}_API_SECRET": c["api_secret"],
+                    f"BITGET_{name.upper()}_API_PASSPHRASE": c["passphrase"]}
+        env["BITGET_GAMMA_API_SECRET"] = "Zq9-gamma-wrong-secret"
+        proc = subprocess.run([sys.executable, "-m", "bitget_assets.cli", "extract", "--output", str(tmp_path / "out")],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        truths = {n: sim.truth(n) for n in ("alpha", "beta")}
+        uids = {n: sim.credentials(n)["uid"] for n in ("alpha", "beta", "gamma")}
+        log = sim.request_log()
+        windows = {(n, e): sim.max_requests_per_window(account=n, endpoint=e, status=None)
+                   for n in ("alpha", "beta") for e in (HISTORY, PENDING)}
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    summaries = {s["account"]: s for s in map(json.loads, proc.stdout.strip().splitlines())}
+    assert set(summaries) == {"alpha", "beta"}
+    for name, truth in truths.items():
+        assert summaries[name]["orders"] == len(truth) and summaries[name]["rate_limited"] == 0
+        assert summaries[name]["output"] == str(tmp_path / "out" / name / "orders.json")
+        ids = pl.read_parquet(tmp_path / "out" / name / "orders.parquet")["orderId"].to_list()
+        assert ids == [o["orderId"] for o in truth], name
+    assert max(windows.values()) <= 10, windows
+    assert "account gamma" in proc.stderr and "40009" in proc.stderr and "wrong-secret" not in proc.stderr
+    gamma_signed = [r for r in log if r["account"] == uids["gamma"] and r["endpoint"] in (HISTORY, PENDING)]
+    assert 1 <= len(gamma_signed) <= 2  # refused credentials cost one probe, not a retry storm
+    assert not (tmp_path / "out" / "gamma" / "orders.json").exists()
