@@ -75,8 +75,7 @@ def scan_account(
     result = Scanner(client, concurrency, on_page).scan(ranges)
     frames, new_marks = [], {}
     for pt in product_types:
-        history = orders_frame(result.history[pt], pt, "history")
-        pending = orders_frame(result.pending[pt], pt, "pending")
+        history, pending = concat(result.history[pt]), concat(result.pending[pt])
         frames += [history, pending]
         new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending)
     df = concat(frames)

@@ -22,10 +22,17 @@ def _as_text(value) -> str | None:
 
 def orders_frame(orders: Iterable[dict], product_type: str, source: str) -> pl.DataFrame:
     """A string-typed frame of API order objects; fields the API adds later are kept as columns."""
-    rows = [{k: _as_text(v) for k, v in o.items()} for o in orders]
-    if not rows:
+    orders = list(orders)
+    if not orders:
         return empty_frame()
-    df = pl.DataFrame(rows, infer_schema_length=None)
+    try:
+        df = pl.from_dicts(orders, infer_schema_length=None)
+        plain = all(dtype in (pl.String, pl.Null) for dtype in df.dtypes)
+    except (pl.exceptions.PolarsError, TypeError, ValueError):
+        plain = False
+    if not plain:
+        # Not every value is a string (a changed API): keep each as its JSON text, never a polars rendering.
+        df = pl.from_dicts([{k: _as_text(v) for k, v in o.items()} for o in orders], infer_schema_length=None)
     df = df.with_columns(pl.all().cast(pl.String))
     return df.with_columns(pl.lit(product_type).alias(PRODUCT_TYPE_COL), pl.lit(source).alias(SOURCE_COL))
 

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from bitget_assets.bitget.client import (
     FALLBACK_SPANS_MS,
     HISTORY_PATH,
@@ -21,6 +23,7 @@ from bitget_assets.bitget.client import (
     BitgetClient,
 )
 from bitget_assets.bitget.errors import BitgetAPIError
+from bitget_assets.orders import orders_frame
 
 # A chain is only split when about this many pages remain on it, so splitting pays for itself.
 MIN_PAGES_TO_SPLIT = 3
@@ -55,8 +58,10 @@ class Chain:
 
 @dataclass
 class ScanResult:
-    history: dict[str, list[dict]] = field(default_factory=dict)  # product type -> orders
-    pending: dict[str, list[dict]] = field(default_factory=dict)
+    # product type -> one frame per page: a page becomes columns as it arrives, while its chain waits for
+    # the rate budget, so no list of a million dicts (~2.5 KB each) builds up and nothing is left to convert.
+    history: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    pending: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # product type -> [start, end] read
     chains: int = 0
     splits: int = 0
@@ -162,9 +167,11 @@ class Scanner:
             if exc.code == "40705" and chain.path == HISTORY_PATH and chain.cursor is None:
                 return self._narrow(chain)
             raise
-        sink = self.result.history if chain.path == HISTORY_PATH else self.result.pending
+        history = chain.path == HISTORY_PATH
+        frame = orders_frame(page.orders, chain.product_type, "history" if history else "pending")
+        sink = self.result.history if history else self.result.pending
         with self._cond:
-            sink[chain.product_type].extend(page.orders)
+            sink[chain.product_type].append(frame)
         self.on_page(chain, page.orders)
         if len(page.orders) < PAGE_LIMIT or not page.end_id:
             return []
