@@ -60,7 +60,8 @@ def test_definitions_hold_one_complete_pipeline_per_account():
     assert d["assets"] == [f"{a}/{n}" for a in ("alpha", "beta") for n in ("order_scan", "sorted_orders",
                                                                               "symbol_orders")]
     assert len(d["checks"]) == 8 and "beta/symbol_orders:partitions_hold_only_their_symbol" in d["checks"]
-    assert {f"{a}__{j}" for a in ("alpha", "beta") for j in ("scan_job", "extract_job", "refresh_job")} <= set(d["jobs"])
+    jobs = {f"{a}__{j}" for a in ("alpha", "beta") for j in ("scan_job", "extract_job", "refresh_job")}
+    assert jobs <= set(d["jobs"])
     assert d["sensors"] == ["alpha__new_symbols_sensor", "beta__new_symbols_sensor"]
     assert d["schedules"] == ["alpha__refresh_schedule", "beta__refresh_schedule"]
     for secret in ("alpha-secret", "beta-passphrase"):

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from bitget_assets.bitget import BitgetAuthError, BitgetParameterError, Credentials
-from bitget_assets.extraction import scan_account
+from bitget_assets.extraction import read_scan_rows, scan_account
+from bitget_assets.partitions import partition_key
 from bitget_assets.simulator import AccountSpec, FaultConfig, Simulator, SimulatorConfig
 from bitget_assets.storage import LocalStorage
 from tests.simhelpers import DAY_MS, HISTORY, NOW_MS, client_for, extract_ids, requests_to, truth_ids
@@ -48,31 +49,94 @@ def test_orders_older_than_retention_are_never_returned(paging_sim):
         next(client.iter_history("USDT-FUTURES", start_ms=NOW_MS - 100 * DAY_MS, end_ms=NOW_MS - 95 * DAY_MS))
 
 
+def seven_day_windows():
+    """The 7-day windows over the retention, newest first, that the client walks on a 7-day-span server."""
+    span, out, upper = 7 * DAY_MS, [], NOW_MS
+    while upper >= NOW_MS - 90 * DAY_MS:
+        lower = max(NOW_MS - 90 * DAY_MS, upper - span)
+        out.append((lower, upper))
+        upper = lower - 1
+    return out
+
+
 def test_ctime_ties_across_a_page_boundary_and_window_edges():
     spec = one_symbol(150, name="ties")
     with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, max_span_days=7)) as sim:
-        t = NOW_MS - 3 * DAY_MS
-        # 30 orders in one millisecond straddle the 100-order page boundary of the newest window ...
-        sim.add_orders("ties", orders=[{"symbol": "BTCUSDT", "cTime": str(t)} for _ in range(30)])
-        # ... and orders sit exactly on the 7-day window edges the client walks (both sides of each edge).
-        edge = NOW_MS - 7 * DAY_MS
-        sim.add_orders("ties", orders=[{"symbol": "BTCUSDT", "cTime": str(c)} for c in (edge, edge - 1, edge + 1)])
+        (symbol,) = {o["symbol"] for o in sim.truth("ties")}
+        windows = seven_day_windows()
+        # Orders exactly on every edge of the 7-day windows the client walks, both sides of each edge, and on
+        # the retention edge (NOW - 90 days is returned, one millisecond older is not).
+        edge_times = [c for lower, _ in windows for c in (lower - 1, lower, lower + 1)]
+        edge = sim.add_orders("ties", orders=[{"symbol": symbol, "cTime": str(c)} for c in edge_times])
+        # Then a batch of 20 orders sharing one cTime, followed by 90 newer orders. Ids grow with every added
+        # order, so the newest window lists (newest first) the 90 newer orders, then the tie group at places
+        # 91..110: the first page (100 orders) ends inside the group and the second page starts inside it.
+        tie_t = max(int(o["cTime"]) for o in sim.truth("ties")) + 1
+        sim.add_orders("ties", orders=[{"symbol": symbol, "cTime": str(tie_t)} for _ in range(20)]
+                       + [{"symbol": symbol, "cTime": str(tie_t + 1 + j)} for j in range(90)])
+        assert tie_t + 90 <= NOW_MS
+        truth = truth_ids(sim, "ties")
+        retention_start = NOW_MS - 90 * DAY_MS
+        assert {o["orderId"] for o in edge if int(o["cTime"]) >= retention_start} <= truth
+        assert not {o["orderId"] for o in edge if int(o["cTime"]) < retention_start} & truth
+
         client = client_for(sim, "ties")
+        pages = []  # every page the client's own paging fetched: (path, window and cursor, Page)
+        fetch = client.order_page
+
+        def recording_order_page(path, product_type, **kw):
+            page = fetch(path, product_type, **kw)
+            pages.append((path, kw, page))
+            return page
+
+        client.order_page = recording_order_page
         ids = extract_ids(client, ["USDT-FUTURES"], NOW_MS)
-        assert len(ids) == len(set(ids))
-        assert set(ids) == truth_ids(sim, "ties")
-        assert client.max_span_ms == 7 * DAY_MS  # learned from 40705
+        log = requests_to(sim, HISTORY)
+
+    assert client.max_span_ms == 7 * DAY_MS  # learned from 40705
+    # The tie group straddles the boundary between page 1 and page 2 of the newest window.
+    newest = [(kw, page) for path, kw, page in pages if path == HISTORY and kw["end_ms"] == NOW_MS]
+    assert len(newest) >= 2, "the newest window had a single page: no page boundary to straddle"
+    (kw1, page1), (kw2, page2) = newest[:2]
+    assert len(page1.orders) == 100 and kw1["id_less_than"] is None
+    assert kw2["id_less_than"] == page1.end_id == page1.orders[-1]["orderId"]
+    assert page1.orders[-1]["cTime"] == page2.orders[0]["cTime"] == str(tie_t)
+    on_page = [sum(o["cTime"] == str(tie_t) for o in p.orders) for p in (page1, page2)]
+    assert on_page == [10, 10]
+    # The server saw exactly that: page 2 was asked for below the last id of page 1, in the same window.
+    asked = [r["params"] for r in log if r["status"] == 200 and r["params"].get("endTime") == str(NOW_MS)]
+    assert [p.get("idLessThan") for p in asked[:2]] == [None, page1.orders[-1]["orderId"]]
+    assert asked[0]["startTime"] == asked[1]["startTime"] == str(NOW_MS - 7 * DAY_MS)
+    # The edge orders really sit on the edges of the windows the client walked.
+    walked = {(int(r["params"]["startTime"]), int(r["params"]["endTime"])) for r in log if r["status"] == 200}
+    assert walked == set(windows)
+    # Every order exactly once: no duplicates, nothing missing, nothing extra (nothing older than 90 days).
+    assert len(ids) == len(set(ids))
+    assert set(ids) == truth
 
 
 def test_seven_day_span_server_with_the_parallel_scan(tmp_path):
     spec = AccountSpec(name="demo", seed=3, orders=3000, symbols=12, now_ms=NOW_MS)
     with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, max_span_days=7)) as sim:
         client = client_for(sim)
-        summary = scan_account(client, LocalStorage(tmp_path), list(ALL), scan_id="s1", concurrency=4)
-        assert summary.orders == 3000
-        staged = {k for k in summary.manifest["symbols"]}
-        assert len(staged) == 12
-        assert sum(summary.manifest["symbols"].values()) == len(truth_ids(sim))
+        store = LocalStorage(tmp_path)
+        summary = scan_account(client, store, list(ALL), scan_id="s1", concurrency=4)
+        truth = sim.truth("demo")
+        product_type = {s.name: s.product_type for s in sim.accounts["demo"].symbols}
+        log = requests_to(sim, HISTORY)
+    assert any(r["code"] == "40705" for r in log), "the server never refused a long span: not a 7-day test"
+    expected: dict[str, set[str]] = {}
+    for o in truth:
+        expected.setdefault(partition_key(o["symbol"], product_type[o["symbol"]]), set()).add(o["orderId"])
+    assert len(expected) == 12 and sum(map(len, expected.values())) == len(truth) == 3000
+    # Per symbol, the staged orders are exactly the truth's: none missing, none extra, none twice.
+    assert set(summary.manifest["symbols"]) == set(expected)
+    for key, want in expected.items():
+        rows = read_scan_rows(store, summary.manifest, key)
+        got = rows["orderId"].to_list()
+        assert len(got) == len(set(got)) == summary.manifest["symbols"][key], key
+        assert set(got) == want, key
+    assert summary.orders == len(truth)
 
 
 @pytest.mark.parametrize(

@@ -60,13 +60,14 @@ def page_all(base_url: str, creds: dict, path: str, params: str, session=None, r
         id_lt = body["data"]["endId"]
 
 
-def hammer(base_url: str, creds: dict, n: int, start_at: float) -> list[tuple[int, str]]:
-    """Fire n signed history requests as fast as possible (run in a spawned process)."""
+def hammer(base_url: str, creds: dict, n: int, start_at: float, until: float | None = None) -> list[tuple[int, str]]:
+    """Fire n signed history requests as fast as possible (run in a spawned process); with `until`, keep
+    firing until that wall time instead, so the load lasts long enough to see the limit refill."""
     s = requests.Session()
     while time.time() < start_at:
         time.sleep(0.001)
     out = []
-    for _ in range(n):
+    while (time.time() < until) if until is not None else len(out) < n:
         r = signed_get(base_url, creds, HISTORY, "productType=USDT-FUTURES&limit=5", session=s)
         out.append((r.status_code, r.text))
     return out

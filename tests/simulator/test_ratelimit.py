@@ -1,6 +1,7 @@
 import json
 import multiprocessing as mp
 import time
+from collections import deque
 
 import requests
 
@@ -23,25 +24,54 @@ def test_limiter_and_window_audit_agree():
     assert SlidingWindowLimiter().allow("k", 0.0, None)
 
 
+def refusals_without_full_window(entries: list[dict], limit: int, window_s: float = 1.0) -> list[dict]:
+    """The 429 answers among `entries` (one account and endpoint, in log = decision order) that had fewer than
+    `limit` accepted requests in the window before them, by the limiter's own rule: an earlier accepted
+    arrival `a` still counts for `b` iff not `a <= b - window_s`."""
+    accepted: deque[float] = deque()
+    unjustified = []
+    for e in entries:
+        cutoff = e["t"] - window_s
+        while accepted and accepted[0] <= cutoff:
+            accepted.popleft()
+        if e["status"] == 429 and len(accepted) < limit:
+            unjustified.append({**e, "accepted_in_window": len(accepted)})
+        elif e["status"] == 200:
+            accepted.append(e["t"])
+    return unjustified
+
+
 def test_four_processes_never_exceed_ten_accepted_per_second():
+    hammer_s = 3.0
     with Simulator([SPEC], SimulatorConfig(rate_limit=10, seed=2)) as sim:
         creds = sim.credentials("rl")
         ctx = mp.get_context("spawn")
-        start_at = time.time() + 2.0  # all processes start hammering together
-        with ctx.Pool(4) as pool:
-            results = pool.starmap(hammer, [(sim.base_url, creds, 40, start_at)] * 4)
-        answers = [a for r in results for a in r]
-        statuses = [s for s, _ in answers]
-        assert len(answers) == 160 and set(statuses) <= {200, 429}
-        assert statuses.count(429) > 0 and statuses.count(200) >= 10
-        for status, text in answers:
-            if status == 429:
-                body = json.loads(text)
-                assert body["code"] == "429" and body["msg"] == "Too Many Requests" and body["data"] is None
-        assert sim.max_requests_per_window(account="rl", endpoint=HISTORY) <= 10
-        accepted = [e["t"] for e in sim.request_log() if e["status"] == 200]
-        assert max_in_window(accepted) <= 10
-        assert statuses.count(200) == len(accepted)
+        start_at = time.time() + 2.0  # all processes start hammering together ...
+        with ctx.Pool(4) as pool:  # ... and keep at it for `hammer_s` seconds, far above 10 requests/s
+            results = pool.starmap(hammer, [(sim.base_url, creds, 0, start_at, start_at + hammer_s)] * 4)
+        log = sim.request_log()
+    answers = [a for r in results for a in r]
+    statuses = [s for s, _ in answers]
+    assert len(answers) == len(log) and set(statuses) <= {200, 429}
+    assert statuses.count(429) > 0 and statuses.count(200) >= 10
+    for status, text in answers:
+        if status == 429:
+            body = json.loads(text)
+            assert body["code"] == "429" and body["msg"] == "Too Many Requests" and body["data"] is None
+    assert sim.max_requests_per_window(account="rl", endpoint=HISTORY) <= 10
+    accepted = [e["t"] for e in log if e["status"] == 200]
+    assert max_in_window(accepted) <= 10
+    assert statuses.count(200) == len(accepted)
+
+    mine = [e for e in log if e["account"] == creds["uid"] and e["endpoint"] == HISTORY]
+    assert len(mine) == len(log)
+    # (a) Every 429 was deserved: 10 accepted requests of this account and endpoint in the second before it.
+    unjustified = refusals_without_full_window(mine, 10)
+    assert len(unjustified) == 0, f"429s without a full window, first: {unjustified[:1]}"
+    # (b) The server let the budget through: an over-strict limiter refusing most requests fails here.
+    active_s = mine[-1]["t"] - mine[0]["t"]
+    assert active_s >= hammer_s * 0.8, f"the processes hammered only {active_s:.2f} s together"
+    assert len(accepted) >= 0.8 * 10 * active_s, (len(accepted), active_s)
 
 
 def test_limit_is_per_account_and_endpoint_and_429_has_no_retry_after():
