@@ -20,8 +20,8 @@ from bitget_assets.orders import (
     merge,
     orders_frame,
     public_columns,
-    to_json_document,
     validate,
+    write_json_document,
 )
 from bitget_assets.partitions import parse_partition_key, partition_key
 from bitget_assets.scan import Scanner
@@ -235,38 +235,33 @@ class OutputSummary:
     partition_rows: int
     json_uri: str
     parquet_uri: str
-    frame: pl.DataFrame
 
 
 def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: float) -> OutputSummary:
-    """Merge every partition, de-duplicate by orderId, sort by (cTime, orderId), write JSON and Parquet."""
+    """Merge every partition, de-duplicate by orderId, sort by (cTime, orderId), write JSON and Parquet.
+
+    Both files are written completely in a staging folder, then published together: a failure while building
+    or uploading either leaves the previous pair exactly as it was.
+    """
     parts = [hs.read_partition(storage, k) for k in keys]
+    partition_rows = sum(p.height for p in parts)
     df = merge(parts)
+    del parts  # the merged copy is all that is needed from here on
     validate(df)
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
-    public = public_columns(df)
-    # Both documents are built before either is written, so a failure while building touches nothing.
-    parquet = hs.parquet_bytes(public)
-    document = to_json_document(df, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
-    previous_parquet = storage.read(hs.OUTPUT_PARQUET)
-    parquet_uri = storage.write(hs.OUTPUT_PARQUET, parquet)
-    try:
-        json_uri = storage.write(hs.OUTPUT_JSON, document)
-    except BaseException:
-        # orders.parquet and orders.json are one output: put the previous parquet back so they still agree.
-        if previous_parquet is None:
-            storage.delete(hs.OUTPUT_PARQUET)
-        else:
-            storage.write(hs.OUTPUT_PARQUET, previous_parquet)
-        raise
+    with storage.staging_dir() as staging:
+        files = {hs.OUTPUT_PARQUET: staging / hs.OUTPUT_PARQUET, hs.OUTPUT_JSON: staging / hs.OUTPUT_JSON}
+        public_columns(df).write_parquet(files[hs.OUTPUT_PARQUET], compression="zstd")
+        with open(files[hs.OUTPUT_JSON], "wb") as out:
+            write_json_document(df, out, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
+        uris = storage.publish(files)
     ctimes = df["cTime"].cast(pl.Int64) if df.height else None
     return OutputSummary(
         count=df.height,
         symbols=df["symbol"].n_unique() if df.height else 0,
         first_ctime=ctimes.min() if ctimes is not None else None,
         last_ctime=ctimes.max() if ctimes is not None else None,
-        partition_rows=sum(p.height for p in parts),
-        json_uri=json_uri,
-        parquet_uri=parquet_uri,
-        frame=df,
+        partition_rows=partition_rows,
+        json_uri=uris[hs.OUTPUT_JSON],
+        parquet_uri=uris[hs.OUTPUT_PARQUET],
     )

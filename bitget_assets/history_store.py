@@ -34,9 +34,9 @@ def parquet_bytes(df: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def read_parquet(storage: Storage, key: str) -> pl.DataFrame | None:
+def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pl.DataFrame | None:
     data = storage.read(key)
-    return None if data is None else pl.read_parquet(io.BytesIO(data))
+    return None if data is None else pl.read_parquet(io.BytesIO(data), columns=columns)
 
 
 def read_json(storage: Storage, key: str) -> dict | None:

@@ -2,10 +2,17 @@
 
 Locally a write goes to a temporary file in the same folder, is fsynced and renamed over the target,
 so a reader sees the old object or the new one, never half of one. An S3 PUT is atomic by itself.
+
+Big outputs are written as local files in a staging folder, then `publish`ed together: nothing is replaced
+until every file is complete, and then all of them are replaced one right after the other.
 """
 
 import os
+import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +24,8 @@ class Storage(Protocol):
     def list(self, prefix: str) -> list[str]: ...
     def modified_times(self, prefix: str) -> dict[str, float]: ...
     def delete(self, key: str) -> None: ...
+    def staging_dir(self) -> AbstractContextManager[Path]: ...
+    def publish(self, files: dict[str, Path]) -> dict[str, str]: ...
 
 
 class LocalStorage:
@@ -64,17 +73,43 @@ class LocalStorage:
             return {}
         times = {}
         for p in base.rglob("*"):
-            if p.name.startswith("."):
+            rel = p.relative_to(self.root)
+            if any(part.startswith(".") for part in rel.parts):  # temp files and staging folders
                 continue
             try:
                 if p.is_file():
-                    times[str(p.relative_to(self.root))] = p.stat().st_mtime
+                    times[str(rel)] = p.stat().st_mtime
             except FileNotFoundError:  # deleted by another run while we listed
                 continue
         return times
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    @contextmanager
+    def staging_dir(self) -> Iterator[Path]:
+        """A hidden folder inside the root (same file system, so publishing is a rename), removed afterwards."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(".staging-*"):  # left by a writer that was killed
+            pid = stale.name.split("-")[1]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(dir=self.root, prefix=f".staging-{os.getpid()}-"))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def publish(self, files: dict[str, Path]) -> dict[str, str]:
+        """Move finished files (from `staging_dir`) over their keys: all made durable first, then renamed in turn."""
+        for source in files.values():
+            with open(source, "rb") as f:
+                os.fsync(f.fileno())
+        targets = {key: self._path(key) for key in files}
+        for key, source in files.items():
+            targets[key].parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, targets[key])
+        return {key: str(path) for key, path in targets.items()}
 
 
 def _sweep_orphans(path: Path) -> None:
@@ -129,6 +164,33 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def staging_dir(self) -> AbstractContextManager[Path]:
+        return _temporary_path()
+
+    def publish(self, files: dict[str, Path]) -> dict[str, str]:
+        """Upload every file beside its key first; only once all are up, copy each over its key (server-side).
+
+        A failed or cut-off upload therefore leaves every published object as it was.
+        """
+        token = uuid.uuid4().hex[:12]
+        pending = {key: f"{key}.pending-{token}" for key in files}
+        try:
+            for key, source in files.items():
+                self.client.upload_file(str(source), self.bucket, self._key(pending[key]))
+            for key in files:
+                self.client.copy({"Bucket": self.bucket, "Key": self._key(pending[key])}, self.bucket, self._key(key))
+        finally:
+            for key in pending.values():
+                with suppress(Exception):  # the upload's own error, if any, is the one to report
+                    self.delete(key)
+        return {key: self.uri(key) for key in files}
+
+
+@contextmanager
+def _temporary_path() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="bitget-staging-") as folder:
+        yield Path(folder)
 
 
 def parse_location(location: str) -> tuple[str, str, str]:

@@ -1,9 +1,17 @@
+import io
 import json
 
 import polars as pl
 import pytest
 
-from bitget_assets.orders import merge, orders_frame, public_columns, to_json_document, validate
+from bitget_assets.orders import (
+    merge,
+    orders_frame,
+    public_columns,
+    to_json_document,
+    validate,
+    write_json_document,
+)
 
 
 def order(oid, ctime, utime=None, **extra):
@@ -49,3 +57,25 @@ def test_json_document_is_valid_and_drops_internal_columns():
 def test_empty_json_document():
     doc = json.loads(to_json_document(merge([]), generated_at="x", elapsed_seconds=0))
     assert doc["count"] == 0 and doc["orders"] == []
+
+
+def test_json_document_written_in_slices_is_one_valid_document():
+    tricky = [order(i, 10 + i) | {"clientOid": f'line\nbreak "{i}" ✓'} for i in range(1, 8)]
+    df = merge([orders_frame(tricky, "USDT-FUTURES", "history")])
+    for slice_rows in (1, 2, 3, 7, 100):
+        buf = io.BytesIO()
+        write_json_document(df, buf, generated_at="g", elapsed_seconds=0, slice_rows=slice_rows)
+        doc = json.loads(buf.getvalue())
+        assert [o["clientOid"] for o in doc["orders"]] == [o["clientOid"] for o in tricky], slice_rows
+        assert doc["count"] == 7
+    assert buf.getvalue() == to_json_document(df, generated_at="g", elapsed_seconds=0)
+
+
+def test_merge_keeps_the_latest_utime_and_the_later_frame_on_ties():
+    a = orders_frame([order(1, 5, 5, status="live"), order(2, 6, 6, status="first-read")], "USDT-FUTURES", "pending")
+    b = orders_frame([order(1, 5, 9, status="filled"), order(3, 1)], "USDT-FUTURES", "history")
+    c = orders_frame([order(2, 6, 6, status="later-read")], "USDT-FUTURES", "history")
+    df = merge([a, b, c])
+    assert df["orderId"].to_list() == ["3", "1", "2"]
+    assert df["status"].to_list() == ["filled", "filled", "later-read"]
+    assert df["_source"].to_list() == ["history", "history", "history"]

@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -58,3 +60,57 @@ def test_malformed_locations_are_refused(bad):
 def test_locations_parse():
     assert parse_location("s3://my-bucket/some/prefix/") == ("s3", "my-bucket", "some/prefix")
     assert parse_location("out/dir") == ("local", "out/dir", "")
+
+
+def test_local_publish_replaces_every_file_and_leaves_no_staging_behind(tmp_path):
+    store = LocalStorage(tmp_path)
+    store.write("orders.json", b"old json")
+    store.write("orders.parquet", b"old parquet")
+    with store.staging_dir() as staging:
+        assert staging.parent == tmp_path and staging.name.startswith(".")
+        (staging / "a").write_bytes(b"new json")
+        (staging / "b").write_bytes(b"new parquet")
+        assert store.list("") == ["orders.json", "orders.parquet"]  # staging is invisible to readers
+        uris = store.publish({"orders.json": staging / "a", "orders.parquet": staging / "b"})
+    assert uris == {"orders.json": str(tmp_path / "orders.json"), "orders.parquet": str(tmp_path / "orders.parquet")}
+    assert (store.read("orders.json"), store.read("orders.parquet")) == (b"new json", b"new parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.json", "orders.parquet"]
+
+
+def test_local_staging_of_a_killed_writer_is_swept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f".staging-{dead.pid}-abc"
+    orphan.mkdir()
+    (orphan / "orders.json").write_bytes(b"half")
+    with LocalStorage(tmp_path).staging_dir():
+        assert not orphan.exists()
+
+
+def test_s3_publish_uploads_everything_before_replacing_anything(s3_env, tmp_path):
+    store = S3Storage(s3_env["client"], s3_env["bucket"], "pub")
+    store.write("orders.json", b"old json")
+    store.write("orders.parquet", b"old parquet")
+    (tmp_path / "j").write_bytes(b"new json")
+    (tmp_path / "p").write_bytes(b"new parquet")
+    calls = []
+    real_upload = store.client.upload_file
+
+    def upload_then_fail_on_the_second(filename, bucket, key, *args, **kwargs):
+        calls.append(key)
+        if len(calls) == 2:
+            raise ConnectionError("connection reset mid-upload")
+        return real_upload(filename, bucket, key, *args, **kwargs)
+
+    store.client.upload_file = upload_then_fail_on_the_second
+    try:
+        with pytest.raises(ConnectionError):
+            store.publish({"orders.parquet": tmp_path / "p", "orders.json": tmp_path / "j"})
+    finally:
+        store.client.upload_file = real_upload
+    assert (store.read("orders.json"), store.read("orders.parquet")) == (b"old json", b"old parquet")
+    assert store.list("") == ["orders.json", "orders.parquet"]  # the pending upload was removed
+    uris = store.publish({"orders.parquet": tmp_path / "p", "orders.json": tmp_path / "j"})
+    assert uris["orders.json"] == f"s3://{s3_env['bucket']}/pub/orders.json"
+    assert (store.read("orders.json"), store.read("orders.parquet")) == (b"new json", b"new parquet")
+    assert store.list("") == ["orders.json", "orders.parquet"]
