@@ -197,6 +197,9 @@ def _start_step_forkserver() -> None:
 
     It imports dagster, polars and our code location (2-3 s); the multiprocess executor reuses a running
     forkserver with the same preload list. It inherits this process's environment, so call it once that is set.
+    Steps forked from it write nothing to our stdout and stderr (they hold the summary line's reader, and
+    Dagster's step processes print their debug events regardless of the run's log level): their output goes to
+    $DAGSTER_HOME/logs/steps.log, while failures reach the user through the run's events.
     """
     import multiprocessing
     from multiprocessing import forkserver
@@ -204,9 +207,25 @@ def _start_step_forkserver() -> None:
     from bitget_assets.executors import executor_kind
     from bitget_assets.jobs import FORKSERVER_PRELOAD
 
-    if executor_kind() == "multiprocess":
-        multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    if executor_kind() != "multiprocess":
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    log = Path(os.environ["DAGSTER_HOME"]) / "logs" / "steps.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    targets = os.open(os.devnull, os.O_WRONLY), os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(targets[0], 1)
+        os.dup2(targets[1], 2)
         forkserver.ensure_running()
+    finally:
+        for fd, original in zip((1, 2), saved, strict=True):
+            os.dup2(original, fd)
+            os.close(original)
+        for fd in targets:
+            os.close(fd)
 
 
 def extract_account(args, account) -> int:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 # Modules the step forkserver imports once, so every step is forked with dagster, polars and our assets loaded.
-FORKSERVER_PRELOAD = ["dagster._core.executor.multiprocess", "bitget_assets.definitions"]
+FORKSERVER_PRELOAD = ["dagster._core.executor.multiprocess", "bitget_assets.step_warmup"]
 # forkserver starts step processes at ~0.6 CPU-s each instead of ~1.3 with spawn.
 step_processes_executor = dg.multiprocess_executor.configured(
     {"max_concurrent": 4, "start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}}}
