@@ -39,6 +39,11 @@ class Sample:
 class TreeUsage:
     samples: list[Sample] = field(default_factory=list)
     cpu_by_process: dict[tuple[int, float], float] = field(default_factory=dict)
+    peak_rss_by_pid: dict[int, int] = field(default_factory=dict)  # bytes; a step's own process, say
+
+    def peak_rss_mb_of(self, pid: int | None) -> float | None:
+        peak = self.peak_rss_by_pid.get(pid) if pid is not None else None
+        return round(peak / 2**20, 1) if peak else None
 
     @property
     def peak_rss_mb(self) -> float:
@@ -150,8 +155,9 @@ class TreeMonitor:
         procs = self._tree(self.pid)
         if not procs:
             return
-        for pid, start, cpu, _rss in procs:
+        for pid, start, cpu, rss in procs:
             self.usage.cpu_by_process[(pid, start)] = cpu
+            self.usage.peak_rss_by_pid[pid] = max(rss, self.usage.peak_rss_by_pid.get(pid, 0))
         pss = sum(_pss(p[0]) for p in procs)
         self.usage.samples.append(Sample(now, sum(p[3] for p in procs), pss, len(procs), os.getloadavg()[0]))
 

@@ -81,10 +81,15 @@ SCENARIOS = {s.name: s for s in (
     Scenario("narrow-window", 17_000, 40, "the demo account on a server allowing only 7-day spans",
              max_span_days=7),
     Scenario("big", 100_000, 100, "100,000 orders over 100 symbols", targets={"elapsed_over_floor": 1.15}),
+    # The target: merge + sort + write JSON and Parquet < 30 s, peak RSS < 1.5 GiB, read as the step that
+    # does exactly that (sorted_orders, its own process). The stricter readings are judged too: everything after
+    # the last request (staging, partitions, Dagster's events), and the RSS summed over the whole process tree.
     Scenario("merge-1m", 1_000_000, 300, "1,000,000 orders over 300 symbols, rate limit and latency off "
              "(measures merge, sort, write and memory)", latency="0", rate_limit=0, baseline=False,
-             targets={"after_last_request_s": 30, "peak_rss_mb": 1536}),
+             targets={"merge_step_s": 30, "merge_step_peak_rss_mb": 1536,
+                      "after_last_request_s": 30, "peak_rss_mb": 1536}),
 )}
+STRICTLY_BELOW = ("elapsed_s", "after_last_request_s", "peak_rss_mb", "merge_step_s", "merge_step_peak_rss_mb")
 QUICK = Scenario("quick", 800, 8, "CI smoke run: 800 orders over 8 symbols, low latency", latency="0.01-0.03")
 REQUESTS_OVER_MINIMAL_TARGET = 1.15
 
@@ -178,8 +183,16 @@ def dagster_phases(home: Path, t0: float) -> list[dict]:
             stats = instance.get_run_stats(run.run_id)
             steps = {s.step_key: [_rel(s.start_time, t0), _rel(s.end_time, t0)]
                      for s in instance.get_run_step_stats(run.run_id)}
+            pids = {}  # step -> the process that ran it (multiprocess executor)
+            for rec_ in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED,
+                                                     limit=1000).records:
+                event = rec_.event_log_entry.dagster_event
+                pid = event.engine_event_data.metadata.get("pid")
+                if pid is not None:
+                    pids[event.step_key] = int(pid.value)
             runs.append({"job": run.job_name, "status": run.status.value, "start": _rel(stats.start_time, t0),
-                         "end": _rel(stats.end_time, t0), "steps": dict(sorted(steps.items(), key=lambda kv: kv[1]))})
+                         "end": _rel(stats.end_time, t0), "steps": dict(sorted(steps.items(), key=lambda kv: kv[1])),
+                         "step_pids": pids})
     return runs
 
 
@@ -200,6 +213,9 @@ def phase_summary(runs: list[dict], log: dict, t0: float, wall: float) -> dict:
             out["symbol_chunk_steps"] = [min(c[0] for c in chunks), max(c[1] for c in chunks)]
         if "sorted_orders" in extract["steps"]:
             out["sorted_orders_step"] = extract["steps"]["sorted_orders"]
+            start, end = extract["steps"]["sorted_orders"]
+            if None not in (start, end):
+                out["merge_step_s"] = round(end - start, 2)  # merge, sort, write JSON and Parquet, checks
     return out
 
 
@@ -243,6 +259,8 @@ def run_pipeline(sc: Scenario, truth: Truth, work: Path, profile: str | None, rp
     phases = phase_summary(runs, log, t0, measured["wall_s"])
     phases["summary_printed_s"] = measured["summary_printed_s"]  # then the interpreter shuts down
     phases["exit_after_summary_s"] = round(measured["wall_s"] - measured["summary_printed_s"], 2)
+    extract = next((r for r in runs if r["job"] == "extract_job"), {})
+    phases["merge_step_peak_rss_mb"] = usage.peak_rss_mb_of(extract.get("step_pids", {}).get("sorted_orders"))
     summary = measured["summary"]
     post_read = None
     if log["last_request_t"] is not None:
@@ -300,8 +318,8 @@ def judge(sc: Scenario, r: dict) -> dict:
         check("rate_limited", r["rate_limited"], 0)
         check("max_per_second", r["max_per_second"], RATE_LIMIT)
     for name, limit in sc.targets.items():
-        measured = r["phases"].get(name) if name == "after_last_request_s" else r.get(name)
-        check(name, measured, limit, le=name not in ("elapsed_s", "after_last_request_s", "peak_rss_mb"))
+        measured = r["phases"].get(name) if name in r["phases"] else r.get(name)
+        check(name, measured, limit, le=name not in STRICTLY_BELOW)
     out["complete"] = {"target": "output == ground truth", "measured": r["complete"], "met": r["complete"]}
     return out
 

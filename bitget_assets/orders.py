@@ -45,9 +45,12 @@ def empty_frame() -> pl.DataFrame:
 
 
 def concat(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Stack frames; columns missing from some are filled with nulls. Same-schema frames are not copied."""
     frames = [f for f in frames if f.width]
     if not frames:
         return empty_frame()
+    if all(f.schema == frames[0].schema for f in frames):
+        return pl.concat(frames, how="vertical", rechunk=False)
     return pl.concat(frames, how="diagonal_relaxed")
 
 
