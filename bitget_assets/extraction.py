@@ -224,6 +224,8 @@ def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at
     state = {
         "orders": merged.height,
         "newest_ctime": merged["cTime"].cast(pl.Int64).max() if merged.height else None,
+        # merged is in (cTime, orderId) order: its last row is the high-water mark
+        "newest_order_id": merged["orderId"][-1] if merged.height else None,
         "oldest_open_ctime": open_rows["cTime"].cast(pl.Int64).min() if open_rows.height else None,
         "last_read_ms": read_at_ms,
         "scan_id": scan_id,

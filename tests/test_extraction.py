@@ -82,6 +82,10 @@ def test_direct_symbol_refresh_catches_new_and_finished_orders_cheaply(tmp_path)
         assert aged_out, "two days should push some orders past the 90-day retention"
         assert stored(store, key) == aged_out | truth2  # kept, plus every change the API shows now
         assert result["new_orders"] == 5
+        state = hs.read_partition_state(store, key)
+        last = hs.read_partition(store, key).row(-1, named=True)
+        assert (state["newest_ctime"], state["newest_order_id"]) == (int(last["cTime"]), last["orderId"])
+        assert state["newest_ctime"] == max(int(o["cTime"]) for o in sim.truth("demo") if o["symbol"] == symbol)
         now_stored = stored(store, key)
         for order in (o for o in closed if o["symbol"] == symbol):  # open last time, finished since
             assert now_stored[order["orderId"]] == (order["status"], order["uTime"])
