@@ -18,27 +18,19 @@ from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES
 from bitget_assets.progress import PROGRESS_ENV, read_progress
 from bitget_assets.storage import parse_location
 
-# The account a `--account` run extracts; step processes rebuild the job from it (reconstructable).
-CLI_ACCOUNT_ENV = "BITGET_CLI_ACCOUNT"
 
-
-def _account():
-    from bitget_assets.accounts import DEFAULT_ACCOUNT, account_named
-
-    name = os.environ.get(CLI_ACCOUNT_ENV, "")
-    return account_named(name) if name else DEFAULT_ACCOUNT
-
-
-def scan_job_def():
+def account_job(job_name: str):
+    """One of the code location's jobs, by name: how every process of a run (step processes, celery workers on
+    other machines) rebuilds the job the CLI launched (see `_job`)."""
     from bitget_assets.definitions import defs
 
-    return defs.resolve_job_def(_account().object_name("scan_job"))
+    return defs.resolve_job_def(job_name)
 
 
-def extract_job_def():
-    from bitget_assets.definitions import defs
+def _job(account, base: str):
+    import dagster as dg
 
-    return defs.resolve_job_def(_account().object_name("extract_job"))
+    return dg.build_reconstructable_job("bitget_assets.cli", "account_job", (account.object_name(base),))
 
 
 def _parse_args(argv):
@@ -248,7 +240,6 @@ def extract_account(args, account) -> int:
         progress_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bitget-progress-"))
         os.environ |= {
             PROGRESS_ENV: progress_dir,
-            CLI_ACCOUNT_ENV: account.name,
             account.env_var("OUTPUT"): _output_of(args, account),
         }
         if args.product_types:
@@ -266,7 +257,7 @@ def extract_account(args, account) -> int:
         partitions = account.partitions_name
         try:
             scan = dg.execute_job(
-                dg.reconstructable(scan_job_def), instance=instance, tags=tags, run_config=quiet_logs
+                _job(account, "scan_job"), instance=instance, tags=tags, run_config=quiet_logs
             )
             if not scan.success:
                 raise RuntimeError(_failure_text(scan))
@@ -280,7 +271,7 @@ def extract_account(args, account) -> int:
             if not keys:
                 raise RuntimeError("the account has no orders in any configured product type")
             run = dg.execute_job(
-                dg.reconstructable(extract_job_def),
+                _job(account, "extract_job"),
                 instance=instance,
                 tags=tags | partition_range_tags(keys),
                 run_config=quiet_logs,

@@ -27,21 +27,17 @@ def account_definitions(account) -> dg.Definitions:
     )
 
 
-shared = dg.Definitions(
-    executor=job_executor,
-    resources={
-        # ONE budget per Bitget account (keyed by its API key), shared by every account's runs and steps.
-        "rate_limiter": RateLimiterResource(
-            backend=os.environ.get("BITGET_RATE_LIMIT_BACKEND", "file"),
-            requests_per_second=float(os.environ.get("BITGET_REQUESTS_PER_SECOND", "9.5")),
-            # An EnvVar keeps a password in the URL out of the UI.
-            redis_url=dg.EnvVar("BITGET_REDIS_URL")
-            if os.environ.get("BITGET_REDIS_URL")
-            else "redis://127.0.0.1:6379/0",
-            redis_key_prefix=os.environ.get("BITGET_REDIS_KEY_PREFIX", "bitget_assets:ratelimit:"),
-        ),
-        **step_io_manager(),  # BITGET_IO_MANAGER_BASE: step results on S3 or a shared folder, for workers anywhere
-    },
-)
+def shared_definitions() -> dg.Definitions:
+    """What every account shares: the executor, the rate limiter (keyed per account inside) and step I/O."""
+    rate_limiter = RateLimiterResource(
+        backend=os.environ.get("BITGET_RATE_LIMIT_BACKEND", "file"),
+        requests_per_second=float(os.environ.get("BITGET_REQUESTS_PER_SECOND", "9.5")),
+        # An EnvVar keeps a password in the URL out of the UI.
+        redis_url=dg.EnvVar("BITGET_REDIS_URL") if os.environ.get("BITGET_REDIS_URL") else "redis://127.0.0.1:6379/0",
+        redis_key_prefix=os.environ.get("BITGET_REDIS_KEY_PREFIX", "bitget_assets:ratelimit:"),
+    )
+    # BITGET_IO_MANAGER_BASE: step results on S3 or a shared folder, for workers anywhere.
+    return dg.Definitions(executor=job_executor, resources={"rate_limiter": rate_limiter, **step_io_manager()})
 
-defs = dg.Definitions.merge(shared, *(account_definitions(a) for a in configured_accounts()))
+
+defs = dg.Definitions.merge(shared_definitions(), *(account_definitions(a) for a in configured_accounts()))

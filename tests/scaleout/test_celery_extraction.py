@@ -1,6 +1,7 @@
-"""The scaled-out deployment end to end: Dagster on PostgreSQL, steps on two celery workers (RabbitMQ), and one
-Redis rate budget shared by every worker process, against the simulator. Output == ground truth, the server never
-sees more than 10 order-history requests in a second, and a worker killed mid-run loses nothing."""
+"""The scaled-out deployment end to end: two Bitget accounts in one deployment, Dagster on PostgreSQL, steps on
+two celery workers (RabbitMQ), and one Redis rate budget per account shared by every worker process, against the
+simulator. Each account's output == its ground truth, the server never sees more than 10 requests of an account
+per endpoint in a second, and a worker killed mid-run loses nothing."""
 
 import json
 import shutil
@@ -16,17 +17,19 @@ import pytest
 from bitget_assets.bitget import PRODUCT_TYPES
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from tests.scaleout.cluster import Worker, delete_prefix, require_module, run_tag, stop_group
-from tests.simhelpers import HISTORY, NOW_MS, sim_env
+from tests.simhelpers import HISTORY, NOW_MS, PENDING, sim_env
 
 pytestmark = pytest.mark.slow
 
-# Big enough that re-reading every symbol takes ~10 s at 9.5 requests/s: time to kill a worker mid-step.
-SPEC = AccountSpec(name="demo", seed=21, orders=6000, symbols=20, now_ms=NOW_MS)
+# alpha is big enough that re-reading every symbol takes ~10 s at 9.5 requests/s: time to kill a worker mid-step.
+SPECS = {"alpha": AccountSpec(name="alpha", seed=21, orders=6000, symbols=20, now_ms=NOW_MS),
+         "beta": AccountSpec(name="beta", seed=22, orders=2500, symbols=8, now_ms=NOW_MS)}
+SPEC = SPECS["alpha"]
 INSTANCE_YAML = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "dagster.postgres.yaml"
-# Run config that makes every symbol chunk read its symbols from the API instead of the staged scan, so four
-# steps in the worker processes draw on the rate budget at the same time.
-DIRECT_READS = {"ops": {"symbol_orders": {"ops": {
-    f"symbol_chunk_{i}": {"config": {"max_scan_age_s": 0}} for i in range(4)}}}}
+# Run config that makes every symbol chunk of alpha read its symbols from the API instead of the staged scan, so
+# four steps in the worker processes draw on the rate budget at the same time.
+DIRECT_READS = {"ops": {"alpha__symbol_orders": {"ops": {
+    f"alpha__symbol_chunk_{i}": {"config": {"max_scan_age_s": 0}} for i in range(4)}}}}
 
 
 @dataclass
@@ -41,8 +44,9 @@ class Cluster:
     pg: dict
     notes: dict = field(default_factory=dict)
 
-    def history_requests(self) -> list[dict]:
-        return [r for r in self.sim.request_log() if r["endpoint"] == HISTORY]
+    def history_requests(self, account: str = "alpha") -> list[dict]:
+        uid = self.sim.credentials(account)["uid"]
+        return [r for r in self.sim.request_log() if r["endpoint"] == HISTORY and r["account"] == uid]
 
     def pg_query(self, sql: str) -> list[tuple]:
         import psycopg2
@@ -63,9 +67,15 @@ def cluster(tmp_path_factory, redis_url, pg_database, rabbit_broker):
     shutil.copy(INSTANCE_YAML, home / "dagster.yaml")
     prefix = f"{run_tag()}:"
     cfg = SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)
-    with Simulator([SPEC], cfg) as sim:
+    with Simulator(list(SPECS.values()), cfg) as sim:
         # What every process of the deployment shares: the CLI/run process and each worker.
-        env = sim_env(sim, **{
+        accounts = {"BITGET_ACCOUNTS": ",".join(SPECS), "BITGET_BASE_URL": sim.base_url}
+        for name in SPECS:
+            c = sim.credentials(name)
+            accounts |= {f"BITGET_{name.upper()}_API_KEY": c["api_key"],
+                         f"BITGET_{name.upper()}_API_SECRET": c["api_secret"],
+                         f"BITGET_{name.upper()}_API_PASSPHRASE": c["passphrase"]}
+        env = {k: v for k, v in sim_env(sim, "alpha").items() if not k.startswith("BITGET_API_")} | accounts | {
             "BITGET_OUTPUT": str(folder / "out"),
             "BITGET_PRODUCT_TYPES": ",".join(PRODUCT_TYPES),
             "BITGET_RATE_LIMIT_BACKEND": "redis",
@@ -79,7 +89,7 @@ def cluster(tmp_path_factory, redis_url, pg_database, rabbit_broker):
             "DAGSTER_PG_USERNAME": pg_database["user"],
             "DAGSTER_PG_PASSWORD": pg_database["password"],
             "DAGSTER_PG_DB": pg_database["dbname"],
-        })
+        }
         workers: list[Worker] = []
         try:
             tag = prefix.rstrip(":")[-6:]
@@ -117,13 +127,19 @@ class RedisWatch(threading.Thread):
         self.client.close()
 
 
-def output_ids(cluster: Cluster) -> list[str]:
-    doc = json.loads((cluster.output / "orders.json").read_bytes())
+def output_ids(cluster: Cluster, account: str = "alpha") -> list[str]:
+    doc = json.loads((cluster.output / account / "orders.json").read_bytes())
     return [o["orderId"] for o in doc["orders"]]
 
 
+def truth_ids(cluster: Cluster, account: str = "alpha") -> list[str]:
+    return [o["orderId"] for o in cluster.sim.truth(account)]
+
+
 def assert_server_saw_no_burst(cluster: Cluster) -> int:
-    worst = cluster.sim.max_requests_per_window(account="demo", endpoint=HISTORY)
+    """No 429 at all, and at most 10 arrivals (accepted or not) per account and endpoint in any 1-s window."""
+    worst = max(cluster.sim.max_requests_per_window(account=a, endpoint=e, status=None)
+                for a in SPECS for e in (HISTORY, PENDING))
     assert worst <= 10, worst
     log = cluster.sim.request_log()
     rejected = [r for r in log if r["status"] == 429]
@@ -135,20 +151,20 @@ def assert_server_saw_no_burst(cluster: Cluster) -> int:
 
 
 def forget_partitions(cluster: Cluster) -> None:
-    """Drop every symbol's stored orders, so a direct run reads each symbol's whole history again."""
-    shutil.rmtree(cluster.output / "partitions")
+    """Drop every symbol's stored orders of alpha, so a direct run reads each symbol's whole history again."""
+    shutil.rmtree(cluster.output / "alpha" / "partitions")
 
 
 def direct_run(cluster: Cluster, log_name: str) -> subprocess.Popen:
-    """`dagster job execute` of extract_job over every registered symbol, each chunk reading from the API."""
+    """`dagster job execute` of alpha's extract_job over its registered symbols, each chunk reading from the API."""
     keys = [k for (k,) in cluster.pg_query(
-        "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'symbols' ORDER BY id")]
+        "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'alpha__symbols' ORDER BY id")]
     assert keys, "no symbol partitions registered"
     config = cluster.folder / "direct_reads.json"
     config.write_text(json.dumps(DIRECT_READS))  # YAML is a superset of JSON
     tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     cmd = [sys.executable, "-m", "dagster", "job", "execute", "-m", "bitget_assets.definitions",
-           "-j", "extract_job", "-c", str(config), "--tags", json.dumps(tags)]
+           "-j", "alpha__extract_job", "-c", str(config), "--tags", json.dumps(tags)]
     log = open(cluster.folder / log_name, "wb")  # noqa: SIM115 - handed to the child, closed by the caller
     proc = subprocess.Popen(cmd, env=cluster.env, cwd=cluster.folder, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -180,36 +196,39 @@ def extracted(cluster):
         watch.stop()
     assert proc.returncode == 0, proc.stderr[-4000:]
     tasks = {w.name: len(w.received() - before[w.name]) for w in cluster.workers}
-    return {"summary": json.loads(proc.stdout.strip().splitlines()[-1]), "tasks": tasks, "watch": watch,
-            "seconds": time.time() - began}
+    summaries = {s["account"]: s for s in map(json.loads, proc.stdout.strip().splitlines())}
+    return {"summaries": summaries, "tasks": tasks, "watch": watch, "seconds": time.time() - began}
 
 
 def test_cli_extraction_on_celery_postgres_and_redis(cluster, extracted):
-    truth = cluster.sim.truth("demo")
-    summary = extracted["summary"]
-    assert summary["orders"] == len(truth) == SPEC.orders
-    assert summary["rate_limited"] == 0
-    ids = output_ids(cluster)
-    assert set(ids) == {o["orderId"] for o in truth}
-    assert ids == [o["orderId"] for o in truth]  # and in (cTime, orderId) order
+    assert set(extracted["summaries"]) == set(SPECS)
+    for name, spec in SPECS.items():
+        summary, truth = extracted["summaries"][name], truth_ids(cluster, name)
+        assert summary["orders"] == len(truth) == spec.orders, name
+        assert summary["rate_limited"] == 0, name
+        assert summary["output"] == str(cluster.output / name / "orders.json")
+        assert output_ids(cluster, name) == truth, name  # the same ids, in (cTime, orderId) order
     worst = assert_server_saw_no_burst(cluster)
 
-    # Both workers ran steps of the run (the scan, four symbol chunks, the merge and its check).
+    # Both workers ran steps of the runs (per account: the scan, four symbol chunks, the merge and its check).
     assert all(n >= 1 for n in extracted["tasks"].values()), extracted["tasks"]
-    assert sum(extracted["tasks"].values()) >= 7, extracted["tasks"]
-    # The budget lived in Redis under this run's prefix, every key with a TTL, none named after the account.
+    assert sum(extracted["tasks"].values()) >= 2 * 7, extracted["tasks"]
+    # The budgets lived in Redis under this run's prefix, every key with a TTL, none named after an account;
+    # one budget per account and endpoint.
     watch = extracted["watch"]
-    assert watch.keys, "the run never touched the Redis limiter"
+    assert len(watch.keys) >= 2 * 2, watch.keys
     assert all(t != -1 for t in watch.ttls)
-    assert not any(cluster.sim.credentials("demo")["uid"] in k for k in watch.keys)
-    # The instance is PostgreSQL: both runs and their events are in this test's database, none in SQLite.
+    for name in SPECS:
+        c = cluster.sim.credentials(name)
+        assert not any(c["uid"] in k or c["api_key"] in k for k in watch.keys)
+    # The instance is PostgreSQL: all four runs and their events are in this test's database, none in SQLite.
     runs = cluster.pg_query("SELECT pipeline_name, status FROM runs ORDER BY create_timestamp")
-    assert runs == [("scan_job", "SUCCESS"), ("extract_job", "SUCCESS")], runs
+    assert sorted(runs) == sorted((f"{a}__{j}", "SUCCESS") for a in SPECS for j in ("scan_job", "extract_job")), runs
     assert cluster.pg_query("SELECT count(*) FROM event_logs")[0][0] > 0
     assert not (Path(cluster.env["DAGSTER_HOME"]) / "history").exists()
-    print(f"\nCLI on celery: {summary['orders']} orders, {summary['requests']} requests, "
-          f"{extracted['seconds']:.1f} s, tasks per worker {extracted['tasks']}, max/1-s window {worst}, "
-          f"redis keys {len(watch.keys)}")
+    orders = {n: s["orders"] for n, s in extracted["summaries"].items()}
+    print(f"\nCLI on celery, two accounts side by side: orders {orders}, {extracted['seconds']:.1f} s, "
+          f"tasks per worker {extracted['tasks']}, max/1-s window {worst}, redis keys {len(watch.keys)}")
 
 
 def test_direct_reads_on_both_workers_share_one_budget(cluster, extracted):
@@ -223,7 +242,7 @@ def test_direct_reads_on_both_workers_share_one_budget(cluster, extracted):
     tasks = {w.name: len(w.received() - before[w.name]) for w in cluster.workers}
     assert made >= SPEC.orders // 100  # every order was read again, by four steps at once
     assert all(n >= 2 for n in tasks.values()), tasks
-    assert set(output_ids(cluster)) == {o["orderId"] for o in cluster.sim.truth("demo")}
+    assert output_ids(cluster) == truth_ids(cluster)
     worst = assert_server_saw_no_burst(cluster)
     print(f"\ndirect reads on celery: {made} history requests in {time.time() - began:.1f} s, "
           f"tasks per worker {tasks}, max/1-s window {worst}")
@@ -253,8 +272,8 @@ def test_killed_worker_loses_nothing(cluster, extracted):
     if retried:  # the operator's retry: the same run again, on the worker that is left
         rc = finish(direct_run(cluster, "retry.log"))
     assert rc == 0, (cluster.folder / ("retry.log" if retried else "killed.log")).read_text()[-4000:]
-    assert set(output_ids(cluster)) == {o["orderId"] for o in cluster.sim.truth("demo")}
-    assert output_ids(cluster) == [o["orderId"] for o in cluster.sim.truth("demo")]
+    assert output_ids(cluster) == truth_ids(cluster)
+    assert output_ids(cluster, "beta") == truth_ids(cluster, "beta")  # the other account untouched
     worst = assert_server_saw_no_burst(cluster)
     redelivered = killed_tasks & survivor.received()
     if not retried:  # late acks: the broker handed the dead worker's steps to the survivor
