@@ -50,7 +50,12 @@ def _parse_args(argv):
     ex.add_argument("--demo-seed", type=int, default=None)
     ex.add_argument("--demo-now", type=int, default=None, help="the demo exchange's data clock (ms)")
     ex.add_argument("--quiet", action="store_true", help="no live progress line")
+    ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on the instance `extract` records its runs in")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
+    if args.command == "ui":
+        return args
     try:
         args.accounts = [account_named(args.account)] if args.account else configured_accounts()
         for account in args.accounts:
@@ -301,10 +306,21 @@ def extract_account(args, account) -> int:
         return 0
 
 
+def ui(args) -> int:
+    """`dagster dev` on the same instance as `extract` ($DAGSTER_HOME, else ./.dagster_home with dagster.yaml)."""
+    _dagster_home()
+    cmd = [sys.executable, "-m", "dagster", "dev", "-m", "bitget_assets.definitions", "-h", args.host,
+           "-p", str(args.port)]
+    sys.stdout.flush()
+    os.execv(sys.executable, cmd)  # its signals and exit code are the user's, as if they had typed it
+
+
 def main(argv=None) -> int:
     args = _parse_args(argv)
     if args.command == "extract":
         return extract(args)
+    if args.command == "ui":
+        return ui(args)
     return 2
 
 

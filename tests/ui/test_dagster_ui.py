@@ -199,7 +199,7 @@ def dagster_ui(extracted):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = extracted["root"] / "dagster-dev.log"
-    dagster = Path(sys.executable).with_name("dagster")
+    # `bitget-orders ui` is `dagster dev` on the instance the CLI extracted into (README).
     # Its code server's sockets and temp files go to the test's own folder, not /tmp, whatever the shutdown.
     tmp = extracted["root"] / "tmp"
     tmp.mkdir()
@@ -212,7 +212,7 @@ def dagster_ui(extracted):
     began = time.time()
     with open(log, "wb") as sink:
         proc = subprocess.Popen(
-            [str(dagster), "dev", "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "bitget_assets.cli", "ui", "--host", "127.0.0.1", "--port", str(port)],
             env=extracted["env"] | {"TMPDIR": str(tmp)}, cwd=extracted["cwd"], stdout=sink, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
