@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from bitget_assets import history_store as hs
-from bitget_assets.bitget.client import DAY_MS, RETENTION_MS, BitgetClient
+from bitget_assets.bitget.client import RETENTION_MS, BitgetClient
 from bitget_assets.orders import (
     PRODUCT_TYPE_COL,
     SOURCE_COL,
@@ -28,9 +28,10 @@ from bitget_assets.partitions import parse_partition_key, partition_key
 from bitget_assets.scan import Scanner
 from bitget_assets.storage import Storage
 
-# Re-read at least this far behind the newest stored order, so orders that share its millisecond or
-# were still being written on the exchange side when we last read are caught again.
-SAFETY_OVERLAP_MS = DAY_MS
+# Re-read at least this far behind the newest stored order, so orders that share its millisecond, or that the
+# exchange had not yet shown in its history when we last read (a lag nobody documents: an hour is ample), are
+# caught again. Orders that were open at the last read are found by their own cTime (refresh_start_ms).
+SAFETY_OVERLAP_MS = 3_600_000
 # A committed scan no partition run has finished taking in is reused for this long (SymbolChunkConfig's default).
 RESUME_SCAN_AGE_S = 900
 # Staged scan files outlive their scan's freshness with room to spare for the steps still reading them.
@@ -73,8 +74,17 @@ def scan_account(
         return ScanSummary(previous, previous["orders"], 0, 0, 0.0)
     now_ms = client.server_time_ms()
     marks = applied.get("marks", {}) if applied.get("account") == account else {}
-    ranges = {pt: (refresh_start_ms(marks.get(pt, {}), now_ms - RETENTION_MS), now_ms) for pt in product_types}
-    result = Scanner(client, concurrency, on_page).scan(ranges)
+    open_now = None
+    if marks:
+        # A refresh reads the open orders first: only those open last time and gone now have finished with an
+        # old cTime, so only they make the history read reach further back than the overlap.
+        open_now = Scanner(client, concurrency, on_page).scan(dict.fromkeys(product_types)).pending
+    ranges = {pt: (refresh_start_ms(marks.get(pt, {}), now_ms - RETENTION_MS,
+                                    None if open_now is None else set(concat(open_now[pt])["orderId"])), now_ms)
+              for pt in product_types}
+    result = Scanner(client, concurrency, on_page).scan(ranges, pending=open_now is None)
+    if open_now is not None:
+        result.pending = open_now
     frames, new_marks = [], {}
     for pt in product_types:
         history, pending = concat(result.history[pt]), concat(result.pending[pt])
@@ -150,9 +160,15 @@ def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame) -> 
                                previous.get("newest_ctime")) if c is not None]
     return {
         "newest_ctime": max(ctimes) if ctimes else None,
-        # pending is read in full every time, so this is the oldest order open right now
+        # pending is read in full every time, so these are the orders open right now
         "oldest_open_ctime": pending["cTime"].cast(pl.Int64).min() if pending.height else None,
+        "open_orders": open_orders(pending),
     }
+
+
+def open_orders(frame: pl.DataFrame) -> dict[str, int]:
+    """orderId -> cTime of open orders: the next read looks for those that have finished since."""
+    return dict(zip(frame["orderId"].to_list(), frame["cTime"].cast(pl.Int64).to_list(), strict=True))
 
 
 def commit_applied_scan(storage: Storage, manifest: dict | None) -> bool:
@@ -185,16 +201,20 @@ def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame |
     return hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
 
 
-def refresh_start_ms(state: dict, retention_start_ms: int) -> int:
+def refresh_start_ms(state: dict, retention_start_ms: int, open_now: set[str] | None = None) -> int:
     """Where a read (of one symbol, or a whole product type) must start to miss nothing since the last one.
 
-    Orders that were open at the last read may finish later but keep their old cTime, so the read
-    reaches back to the oldest of them as well as a safety overlap behind the newest stored order.
+    A safety overlap behind the newest stored order catches orders that share its millisecond or were still
+    being written. Orders open at the last read may finish later but keep their old cTime: given the orders
+    open now (`open_now`), the read reaches back to the oldest of those that have left the open list since;
+    without it, to the oldest order that was open.
     """
     if not state.get("newest_ctime"):
         return retention_start_ms
     marks = [int(state["newest_ctime"]) - SAFETY_OVERLAP_MS]
-    if state.get("oldest_open_ctime"):
+    if open_now is not None and "open_orders" in state:
+        marks += [int(c) for oid, c in state["open_orders"].items() if oid not in open_now]
+    elif state.get("oldest_open_ctime"):
         marks.append(int(state["oldest_open_ctime"]))
     return max(retention_start_ms, min(marks))
 
@@ -203,9 +223,9 @@ def fetch_symbol(client: BitgetClient, key: str, state: dict) -> tuple[pl.DataFr
     """Read one symbol's orders directly (the path when no fresh account scan covers it)."""
     symbol, pt = parse_partition_key(key)
     now_ms = client.server_time_ms()
-    start = refresh_start_ms(state, now_ms - RETENTION_MS)
-    history = list(client.iter_history(pt, symbol=symbol, start_ms=start, end_ms=now_ms))
     pending = client.pending_orders(pt, symbol=symbol)
+    start = refresh_start_ms(state, now_ms - RETENTION_MS, {o["orderId"] for o in pending})
+    history = list(client.iter_history(pt, symbol=symbol, start_ms=start, end_ms=now_ms))
     return concat([orders_frame(history, pt, "history"), orders_frame(pending, pt, "pending")]), now_ms
 
 
@@ -227,6 +247,7 @@ def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at
         # merged is in (cTime, orderId) order: its last row is the high-water mark
         "newest_order_id": merged["orderId"][-1] if merged.height else None,
         "oldest_open_ctime": open_rows["cTime"].cast(pl.Int64).min() if open_rows.height else None,
+        "open_orders": open_orders(open_rows),
         "last_read_ms": read_at_ms,
         "scan_id": scan_id,
     }

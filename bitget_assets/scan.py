@@ -92,14 +92,16 @@ class Scanner:
         self._error: BaseException | None = None
         self.result = ScanResult()
 
-    def scan(self, ranges: dict[str, tuple[int, int]]) -> ScanResult:
-        """Per product type: finished orders with cTime in its [start, end], plus every open order."""
+    def scan(self, ranges: dict[str, tuple[int, int] | None], *, pending: bool = True) -> ScanResult:
+        """Per product type: finished orders with cTime in its [start, end] (none for None), and every open order
+        unless `pending` is False."""
         began = time.monotonic()
-        self.result = ScanResult(ranges=dict(ranges))
-        for pt, (start_ms, end_ms) in ranges.items():
+        self.result = ScanResult(ranges={pt: r for pt, r in ranges.items() if r is not None})
+        for pt, window in ranges.items():
             self.result.history[pt], self.result.pending[pt] = [], []
-            self._queue.append(Chain(PENDING_PATH, pt))
-            for lower, upper in windows(start_ms, end_ms, self.client.max_span_ms):
+            if pending:
+                self._queue.append(Chain(PENDING_PATH, pt))
+            for lower, upper in windows(*window, self.client.max_span_ms) if window else ():
                 self._queue.append(Chain(HISTORY_PATH, pt, lower, upper))
         self.result.chains = len(self._queue)
         if self._queue:

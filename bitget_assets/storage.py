@@ -7,6 +7,8 @@ Big outputs are written as local files in a staging folder, then `publish`ed tog
 until every file is complete, and then all of them are replaced one right after the other.
 """
 
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -90,26 +92,75 @@ class LocalStorage:
     def staging_dir(self) -> Iterator[Path]:
         """A hidden folder inside the root (same file system, so publishing is a rename), removed afterwards."""
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".staging-*"):  # left by a writer that was killed
-            pid = stale.name.split("-")[1]
-            if pid.isdigit() and not _process_alive(int(pid)):
-                shutil.rmtree(stale, ignore_errors=True)
+        self.recover()
         folder = Path(tempfile.mkdtemp(dir=self.root, prefix=f".staging-{os.getpid()}-"))
         try:
             yield folder
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not (folder / _COMMITTED).exists():  # a committed folder is the output now: recover() finishes it
+                shutil.rmtree(folder, ignore_errors=True)
 
     def publish(self, files: dict[str, Path]) -> dict[str, str]:
-        """Move finished files (from `staging_dir`) over their keys: all made durable first, then renamed in turn."""
+        """Move finished files (from one `staging_dir`) over their keys, as one output.
+
+        All are made durable, then a record of them is written in the staging folder: from that commit point
+        the new files are the output, and the renames that follow are finished by whoever gets there (this
+        writer, or `recover` in the next run if this one dies between two renames). A lock keeps two writers
+        of one folder from interleaving their renames.
+        """
+        folders = {source.parent for source in files.values()}
+        if len(folders) != 1:
+            raise ValueError("publish takes the files of one staging folder")
+        staging = folders.pop()
         for source in files.values():
             with open(source, "rb") as f:
                 os.fsync(f.fileno())
-        targets = {key: self._path(key) for key in files}
-        for key, source in files.items():
-            targets[key].parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, targets[key])
-        return {key: str(path) for key, path in targets.items()}
+        with self._publish_lock():
+            self._finish_committed()  # an earlier writer's half-done publish goes first, never after ours
+            record = staging / _COMMITTED
+            with open(record, "w") as f:
+                json.dump({key: source.name for key, source in files.items()}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            self._finish(staging)
+        return {key: self.uri(key) for key in files}
+
+    def recover(self) -> None:
+        """Finish every committed publish a writer left half done; remove staging that dead writers never committed."""
+        with self._publish_lock():
+            self._finish_committed()
+        for stale in self.root.glob(".staging-*"):
+            pid = stale.name.split("-")[1]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def _finish_committed(self) -> None:
+        for staging in self.root.glob(".staging-*"):
+            if (staging / _COMMITTED).exists():
+                self._finish(staging)
+
+    def _finish(self, staging: Path) -> None:
+        """The renames of a committed staging folder; those already done are skipped, so it may run twice."""
+        try:
+            record = json.loads((staging / _COMMITTED).read_text())
+        except FileNotFoundError:  # finished meanwhile
+            return
+        for key, name in record.items():
+            target = self._path(key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with suppress(FileNotFoundError):  # moved already
+                os.replace(staging / name, target)
+        (staging / _COMMITTED).unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    @contextmanager
+    def _publish_lock(self) -> Iterator[None]:
+        with open(self.root / ".publish.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+_COMMITTED = "committed.json"  # in a staging folder: its files are the output; the renames may still be due
 
 
 def _sweep_orphans(path: Path) -> None:
