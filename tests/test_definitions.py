@@ -1,5 +1,8 @@
 """Definitions load; the sensor and the schedule request exactly what they should."""
 
+import os
+from datetime import timedelta
+
 import dagster as dg
 
 from bitget_assets import history_store as hs
@@ -22,6 +25,22 @@ def test_definitions_load_with_the_expected_graph():
     checks = {k.name for k in graph.asset_check_keys}
     assert {"unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions",
             "partitions_hold_only_their_symbol"} <= checks
+
+
+def test_sorted_orders_declares_the_freshness_policy():
+    """A missed refresh turns sorted_orders amber after 30 minutes and red after 60 (by default). Evaluating
+    the policy needs the daemon, so this checks what the definitions declare, as the UI will read it."""
+    assert "BITGET_STALE_AFTER_MINUTES" not in os.environ, "this test checks the default fail window"
+    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    policy = specs["sorted_orders"].freshness_policy
+    assert policy is not None, "sorted_orders has no freshness policy"
+    assert policy.fail_window.to_timedelta() == timedelta(minutes=60)
+    assert policy.warn_window.to_timedelta() == timedelta(minutes=30)
+    assert policy == dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=60),
+                                                     warn_window=timedelta(minutes=30))
+    # Only the output is judged: the partitions and the scan are refreshed as its inputs.
+    assert {k: s.freshness_policy for k, s in specs.items() if k != "sorted_orders"} == {
+        "order_scan": None, "symbol_orders": None}
 
 
 def write_manifest(tmp_path, scan_id, symbols):

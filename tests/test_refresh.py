@@ -6,6 +6,7 @@ the API itself can return at the end, each in its latest state.
 """
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -13,7 +14,9 @@ from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from tests.simhelpers import DAY_MS, HISTORY, NOW_MS, PENDING
 from tests.test_pipeline import run_extract
 
-TYPES = 3
+PRODUCT_TYPES = ("USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES")
+TYPES = len(PRODUCT_TYPES)
+SERVER_TIME = "/api/v2/public/time"
 
 
 def latest(*snapshots):
@@ -27,6 +30,15 @@ def latest(*snapshots):
 
 def order_requests(sim, since):
     return [r for r in sim.request_log(since=since) if r["endpoint"] in (HISTORY, PENDING)]
+
+
+def pages_per_type(requests) -> dict[tuple[str, str], int]:
+    return dict(Counter((r["endpoint"], r["params"]["productType"]) for r in requests))
+
+
+def describe(requests) -> list[str]:
+    return [f"{r['endpoint'].rsplit('-', 1)[1]} {r['params']['productType']} start={r['params'].get('startTime')} "
+            f"idLessThan={r['params'].get('idLessThan')}" for r in requests]
 
 
 @pytest.mark.slow
@@ -54,10 +66,14 @@ def test_refreshes_keep_every_order_ever_created(tmp_path):
             mark = sim.request_log()[-1]["t"]
             idle, _ = run_extract(sim, tmp_path, out)
             idle_requests = order_requests(sim, mark)
-            # Nothing new: one history page and one pending page per product type, plus the 1-day overlap.
-            assert len(idle_requests) <= 2 * TYPES + 1, idle_requests
+            idle_time = [r for r in sim.request_log(since=mark) if r["endpoint"] == SERVER_TIME]
+            print(f"refresh {step + 1}: {refresh_requests} order requests; idle refresh: {len(idle_requests)} "
+                  f"order requests + {len(idle_time)} server-time: {describe(idle_requests)}")
             assert idle["orders"] == summary["orders"]
-            print(f"refresh {step + 1}: {refresh_requests} requests; idle refresh: {len(idle_requests)} requests")
+            # The README: "A refresh with nothing new costs one history page and one pending page per product
+            # type", and the unsigned server-time request the read window is computed from.
+            assert pages_per_type(idle_requests) == {(ep, pt): 1 for ep in (HISTORY, PENDING) for pt in PRODUCT_TYPES}
+            assert len(idle_time) == 1, idle_time
 
         expected = latest(*snapshots)
         doc = json.loads((tmp_path / "out" / "orders.json").read_bytes())
@@ -67,3 +83,64 @@ def test_refreshes_keep_every_order_ever_created(tmp_path):
             k: (o["status"], o["uTime"]) for k, o in expected.items()}
         assert len(got) > len(sim.truth("demo"))  # more than the API can still return
         assert any(o["symbol"] == "NEW1USDT" for o in doc["orders"])
+
+
+def test_refresh_job_brings_the_history_up_to_date(tmp_path):
+    """The job the refresh schedule launches (refresh_job: scan, every registered symbol, sorted_orders, in one
+    run over the partition range), run as defined after a first extraction and new activity on the exchange:
+    orders.json is then exactly the exchange's ground truth."""
+    import dagster as dg
+    import polars as pl
+
+    from bitget_assets.definitions import defs
+    from bitget_assets.jobs import partition_range_tags
+    from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
+
+    spec = AccountSpec(name="demo", seed=29, orders=900, symbols=8, now_ms=NOW_MS, open_orders=12)
+    with Simulator([spec], SimulatorConfig(rate_limit=10, latency=None, frozen=True)) as sim:
+        c = sim.credentials("demo")
+        resources = {
+            "bitget": BitgetResource(api_key=c["api_key"], api_secret=c["api_secret"],
+                                     api_passphrase=c["passphrase"], base_url=sim.base_url),
+            "rate_limiter": RateLimiterResource(backend="memory"),
+            "storage": StorageResource(location=str(tmp_path / "out")),
+        }
+        job = defs.resolve_job_def("refresh_job")
+        with dg.instance_for_test() as instance:
+            # First extraction: the scan registers the symbols (as new_symbols_sensor would), then every partition.
+            assert defs.resolve_job_def("scan_job").execute_in_process(instance=instance, resources=resources).success
+            first_keys = list(json.loads((tmp_path / "out" / "scan" / "manifest.json").read_text())["symbols"])
+            instance.add_dynamic_partitions("symbols", first_keys)
+            first = job.execute_in_process(instance=instance, resources=resources,
+                                           tags=partition_range_tags(first_keys))
+            assert first.success
+            before = json.loads((tmp_path / "out" / "orders.json").read_bytes())
+            assert before["orders"] == sim.truth("demo")
+
+            # New activity on registered symbols: open orders finish, new finished and open orders arrive.
+            symbols = sorted({k.split(":")[0] for k in first_keys})
+            closed = sim.close_open_orders("demo")
+            added = sim.add_orders("demo", generate=40, symbols=symbols[:3], open=3)
+            assert closed and added
+            mark = sim.request_log()[-1]["t"]
+            keys = instance.get_dynamic_partitions("symbols")
+            result = job.execute_in_process(instance=instance, resources=resources, tags=partition_range_tags(keys))
+            assert result.success
+            refresh_log = sim.request_log(since=mark)
+
+            truth = sim.truth("demo")
+            doc = json.loads((tmp_path / "out" / "orders.json").read_bytes())
+            print(f"refresh_job: {len(before['orders'])} -> {doc['count']} orders ({len(added)} added, "
+                  f"{len(closed)} closed); {len(order_requests(sim, mark))} order requests, "
+                  f"{sum(r['endpoint'] == SERVER_TIME for r in refresh_log)} server-time")
+            assert doc["orders"] == truth  # every order, in its latest state, in (cTime, orderId) order
+            assert doc["count"] == len(truth) == len(before["orders"]) + len(added)
+            assert pl.read_parquet(tmp_path / "out" / "orders.parquet").to_dicts() == truth
+            # Incremental: no symbol read directly, nothing the server refused.
+            assert not [r for r in refresh_log if r["params"].get("symbol") or r["status"] != 200]
+            materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()
+                            for m in [m.event_specific_data.materialization]}
+            assert materialized == {"order_scan", "symbol_orders", "sorted_orders"}
+            checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+            assert checks == {"unique_order_ids": True, "sorted_by_ctime_then_order_id": True,
+                              "count_equals_sum_of_partitions": True, "partitions_hold_only_their_symbol": True}

@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -74,7 +75,7 @@ def test_local_publish_replaces_every_file_and_leaves_no_staging_behind(tmp_path
         uris = store.publish({"orders.json": staging / "a", "orders.parquet": staging / "b"})
     assert uris == {"orders.json": str(tmp_path / "orders.json"), "orders.parquet": str(tmp_path / "orders.parquet")}
     assert (store.read("orders.json"), store.read("orders.parquet")) == (b"new json", b"new parquet")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.json", "orders.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".publish.lock", "orders.json", "orders.parquet"]
 
 
 def test_local_staging_of_a_killed_writer_is_swept(tmp_path):
@@ -114,3 +115,59 @@ def test_s3_publish_uploads_everything_before_replacing_anything(s3_env, tmp_pat
     assert uris["orders.json"] == f"s3://{s3_env['bucket']}/pub/orders.json"
     assert (store.read("orders.json"), store.read("orders.parquet")) == (b"new json", b"new parquet")
     assert store.list("") == ["orders.json", "orders.parquet"]
+
+
+def test_a_writer_dying_between_the_two_renames_leaves_the_pair_for_the_next_run_to_finish(tmp_path, monkeypatch):
+    """sorted_orders publishes two files with two renames. A writer that dies between them (kill -9, OOM, power)
+    has already committed the new pair: the next run finishes the renames before anything else, so the two files
+    agree again, both new. A writer that dies before committing leaves the previous pair as it was."""
+    import json
+
+    import polars as pl
+
+    from bitget_assets import extraction
+    from bitget_assets import history_store as hs
+    from bitget_assets.orders import orders_frame
+
+    store, key = LocalStorage(tmp_path), "BTCUSDT:USDT-FUTURES"
+
+    def orders(n):
+        return orders_frame([{"orderId": str(i), "cTime": str(1000 + i), "uTime": str(1000 + i), "symbol": "BTCUSDT"}
+                             for i in range(1, n + 1)], "USDT-FUTURES", "history")
+
+    def pair():
+        json_ids = [o["orderId"] for o in json.loads(store.read("orders.json"))["orders"]]
+        return json_ids, pl.read_parquet(tmp_path / "orders.parquet")["orderId"].to_list()
+
+    hs.write_partition(store, key, orders(3), {})
+    extraction.build_sorted_orders(store, [key], elapsed_seconds=1.0)
+    hs.write_partition(store, key, orders(4), {})  # one new order since
+    real_replace, renames = os.replace, []
+
+    def die_after_the_first_rename(src, dst):
+        if renames and ".staging-" in str(src):
+            raise KeyboardInterrupt("the writer died here")
+        renames.append(dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_after_the_first_rename)
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # a killed writer cleans nothing up either
+    with pytest.raises(KeyboardInterrupt):
+        extraction.build_sorted_orders(store, [key], elapsed_seconds=1.0)
+    monkeypatch.undo()
+    json_ids, parquet_ids = pair()
+    assert (json_ids, parquet_ids) == (["1", "2", "3"], ["1", "2", "3", "4"])  # the instant between the renames
+    LocalStorage(tmp_path).recover()  # what the next run does first
+    assert pair() == (["1", "2", "3", "4"], ["1", "2", "3", "4"])
+    assert not list(tmp_path.glob(".staging-*"))
+
+    # Dying before the commit point (while writing orders.json) leaves the previous pair untouched.
+    hs.write_partition(store, key, orders(5), {})
+    monkeypatch.setattr(extraction, "write_json_document", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)
+    with pytest.raises(KeyboardInterrupt):
+        extraction.build_sorted_orders(store, [key], elapsed_seconds=1.0)
+    monkeypatch.undo()
+    assert list(tmp_path.glob(".staging-*")), "the dead writer's staging folder is left behind"
+    LocalStorage(tmp_path).recover()
+    assert pair() == (["1", "2", "3", "4"], ["1", "2", "3", "4"])

@@ -118,6 +118,7 @@ class MatrixRun:
     output: Output | None
     audit: dict
     truth: list[dict]
+    log: list[dict]  # every request of the run (signed or not), as the server logged it
 
 
 @batch(needs=("reference",))
@@ -139,7 +140,8 @@ def matrix(tmp_path_factory, reference: Reference) -> dict[str, MatrixRun]:
         for kind, (sim, out, start, run) in runs.items():
             result = run.wait()
             done[kind] = MatrixRun(result, read_output(out) if result.rc == 0 else None,
-                                   audit(order_log(sim, SPEC.name, start)), sim.truth(SPEC.name))
+                                   audit(order_log(sim, SPEC.name, start)), sim.truth(SPEC.name),
+                                   sim.request_log()[start:])
         return done
     finally:
         for sim in sims.values():

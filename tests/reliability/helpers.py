@@ -318,8 +318,13 @@ def assert_partitions_hold_truth(folder: Path, truth: list[dict]) -> None:
 
 
 def temp_leftovers(folder: Path) -> list[str]:
-    """Temporary files of interrupted atomic writes (LocalStorage names them .<name>.<random>.tmp)."""
-    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob(".*.tmp"))
+    """Temporary files of interrupted atomic writes (LocalStorage names them .<name>.<pid>.<random>.tmp) and
+    staging folders of interrupted publishes (.staging-<pid>-<random>/), each with the files staged in it."""
+    folder = Path(folder)
+    found = [p for p in folder.rglob(".*.tmp") if ".staging-" not in str(p.relative_to(folder))]
+    for staging in folder.rglob(".staging-*"):
+        found += [staging, *staging.rglob("*")]
+    return sorted(str(p.relative_to(folder)) + ("/" if p.is_dir() else "") for p in found)
 
 
 class OutputWatcher(threading.Thread):
