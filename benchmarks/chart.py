@@ -103,15 +103,16 @@ def draw(results_dir: Path, output: Path) -> Path:
 
 def phases_table(results: list[dict]) -> str:
     """Where each run's wall time went, and the conditions it ran in."""
-    cols = ("scenario", "start-up s", "reading s", "after last request s", "exit s", "peak PSS MB", "processes",
-            "complete", "load ours / ccxt", "code")
+    cols = ("scenario", "start-up s", "reading s", "after last request s", "merge step s", "merge step RSS MB",
+            "exit s", "peak PSS MB", "processes", "complete", "load ours / ccxt", "code")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in results:
         ph, code = r["phases"], r.get("code") or {}
         load = f"{r.get('mean_load_during_run')} / {(r.get('baseline') or {}).get('mean_load_during_run', '-')}"
         lines.append("| " + " | ".join(str(x) for x in (
             r["scenario"], ph.get("first_request_s"), ph.get("reading_s"), ph.get("after_last_request_s"),
-            ph.get("exit_after_summary_s"), r.get("peak_pss_mb"), r.get("max_processes"), r.get("complete"), load,
+            ph.get("merge_step_s"), ph.get("merge_step_peak_rss_mb"), ph.get("exit_after_summary_s"),
+            r.get("peak_pss_mb"), r.get("max_processes"), r.get("complete"), load,
             f"{code.get('git_head')} ({code.get('bitget_assets_sha256')})")) + " |")
     return "\n".join(lines)
 
