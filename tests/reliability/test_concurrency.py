@@ -122,12 +122,12 @@ def test_extractions_started_together_in_a_fresh_dagster_home_all_work(fresh_hom
 def _run_while(tmp_path, monkeypatch, interfere):
     """Run A's partitions and sorted_orders, with `interfere(resources, storage, manifest)` called once between
     A's manifest read and its first staged-file read. Returns (A's result, ground truth, A's partition sources)."""
-    sim = start_simulator(latency=None)
+    sim = start_simulator(latency=None, rate_limit=None)  # about staged files, not the budget: read at full speed
     c = sim.credentials(SPEC.name)
     res = {
         "bitget": BitgetResource(api_key=c["api_key"], api_secret=c["api_secret"], api_passphrase=c["passphrase"],
                                  base_url=sim.base_url),
-        "rate_limiter": RateLimiterResource(backend="memory"),
+        "rate_limiter": RateLimiterResource(backend="memory", requests_per_second=1000),
         "storage": StorageResource(location=str(tmp_path)),
     }
     truth = sim.truth(SPEC.name)
