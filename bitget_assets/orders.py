@@ -59,11 +59,6 @@ def _id_key() -> list[pl.Expr]:
     return [pl.col("orderId").str.len_chars(), pl.col("orderId")]
 
 
-def latest_by_order_id(df: pl.DataFrame) -> pl.DataFrame:
-    """One row per orderId: the copy with the newest uTime (the later-read copy on ties)."""
-    return merge([df])
-
-
 def sort_chronologically(df: pl.DataFrame) -> pl.DataFrame:
     """By cTime, then orderId: deterministic even when several orders share a millisecond."""
     return df.sort([pl.col("cTime").cast(pl.Int64), *_id_key()])

@@ -4,15 +4,13 @@ import re
 
 import dagster as dg
 
-from bitget_assets.accounts import DEFAULT_ACCOUNT, Account
+from bitget_assets.accounts import Account
 
 
 def symbols_partitions(account: Account) -> dg.DynamicPartitionsDefinition:
     """One account's partition set: `symbols` for the default account, `<name>__symbols` for a named one."""
     return dg.DynamicPartitionsDefinition(name=account.partitions_name)
 
-
-symbols_partitions_def = symbols_partitions(DEFAULT_ACCOUNT)
 
 _KEY = re.compile(r"^(?P<symbol>[A-Z0-9_]{2,40}):(?P<product_type>[A-Z]{1,10}-FUTURES)$")
 
