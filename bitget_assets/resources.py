@@ -121,16 +121,14 @@ def account_resources(account: Account, environ: dict[str, str] | None = None) -
     if creds is None and account.name:
         raise ValueError(f"account {account.name!r}: set {account.env_var('API_KEY')}, "
                          f"{account.env_var('API_SECRET')} and {account.env_var('API_PASSPHRASE')}")
-    product_types = account.setting("PRODUCT_TYPES", env) or ",".join(PRODUCT_TYPES)
-    bitget = BitgetResource(product_types=product_types.split(","))
+    settings = {
+        "product_types": (account.setting("PRODUCT_TYPES", env) or ",".join(PRODUCT_TYPES)).split(","),
+        "read_timeout_s": float(account.setting("READ_TIMEOUT_S", env) or "10"),
+    }
     if creds is not None:
-        bitget = BitgetResource(
-            api_key=dg.EnvVar(account.env_var("API_KEY")),
-            api_secret=dg.EnvVar(account.env_var("API_SECRET")),
-            api_passphrase=dg.EnvVar(account.env_var("API_PASSPHRASE")),
-            base_url=creds.base_url,
-            product_types=product_types.split(","),
-            read_timeout_s=float(account.setting("READ_TIMEOUT_S", env) or "10"),
-        )
+        settings |= {name: dg.EnvVar(account.env_var(var)) for name, var in (
+            ("api_key", "API_KEY"), ("api_secret", "API_SECRET"), ("api_passphrase", "API_PASSPHRASE"))}
+        settings["base_url"] = creds.base_url
+    bitget = BitgetResource(**settings)
     storage = StorageResource(location=account.output(env), s3_endpoint_url=env.get("BITGET_S3_ENDPOINT_URL") or None)
     return {account.bitget_key: bitget, account.storage_key: storage}
