@@ -166,7 +166,6 @@ def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame) -> 
     return {
         "newest_ctime": max(ctimes) if ctimes else None,
         # pending is read in full every time, so these are the orders open right now
-        "oldest_open_ctime": pending["cTime"].cast(pl.Int64).min() if pending.height else None,
         "open_orders": open_orders(pending),
     }
 
@@ -217,9 +216,9 @@ def refresh_start_ms(state: dict, retention_start_ms: int, open_now: set[str] | 
     if not state.get("newest_ctime"):
         return retention_start_ms
     marks = [int(state["newest_ctime"]) - SAFETY_OVERLAP_MS]
-    if open_now is not None and "open_orders" in state:
-        marks += [int(c) for oid, c in state["open_orders"].items() if oid not in open_now]
-    elif state.get("oldest_open_ctime"):
+    if "open_orders" in state:
+        marks += [int(c) for oid, c in state["open_orders"].items() if open_now is None or oid not in open_now]
+    elif state.get("oldest_open_ctime"):  # state written before the open orders themselves were kept
         marks.append(int(state["oldest_open_ctime"]))
     return max(retention_start_ms, min(marks))
 
@@ -251,7 +250,6 @@ def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at
         "newest_ctime": merged["cTime"].cast(pl.Int64).max() if merged.height else None,
         # merged is in (cTime, orderId) order: its last row is the high-water mark
         "newest_order_id": merged["orderId"][-1] if merged.height else None,
-        "oldest_open_ctime": open_rows["cTime"].cast(pl.Int64).min() if open_rows.height else None,
         "open_orders": open_orders(open_rows),
         "last_read_ms": read_at_ms,
         "scan_id": scan_id,
