@@ -3,6 +3,8 @@
 import multiprocessing as mp
 import time
 
+import pytest
+
 from bitget_assets.ratelimit import FileLimiter, ThreadLimiter
 
 
@@ -56,3 +58,65 @@ def test_thread_limiter_spaces_evenly():
         stamps.append(time.time())
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     assert min(gaps) >= 0.045
+
+
+def _acquire_after(state_dir, key, out):
+    out.put(FileLimiter(100, state_dir).acquire(key))
+
+
+def test_a_pause_holds_every_process_sharing_the_key(tmp_path):
+    limiter = FileLimiter(100, tmp_path)
+    assert 0.79 < limiter.pause("uid-1:/orders", 0.8) <= 0.8
+    # A shorter pause never shortens one in force.
+    assert limiter.pause("uid-1:/orders", 0.1) > 0.7
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    p = ctx.Process(target=_acquire_after, args=(str(tmp_path), "uid-1:/orders", out))
+    p.start()
+    waited = out.get(timeout=60)
+    p.join()
+    assert 0.0 < waited <= 0.8  # the other process waited for the pause (minus its start-up time)
+    assert limiter.acquire("uid-2:/orders") == 0  # other keys are not paused
+    began = time.monotonic()
+    limiter.acquire("uid-1:/orders")  # the next slot after the pause and the other process's request
+    assert time.monotonic() - began < 0.1
+
+
+def test_thread_limiter_pause_pushes_the_next_slot_out():
+    limiter = ThreadLimiter(100)
+    limiter.pause("k", 0.3)
+    began = time.monotonic()
+    assert limiter.acquire("k") > 0.25
+    assert time.monotonic() - began > 0.25
+    with pytest.raises(ValueError, match="negative"):
+        limiter.pause("k", -1)
+
+
+def test_rate_per_call_overrides_the_limiter_rate():
+    limiter = ThreadLimiter(1000)
+    stamps = []
+    for _ in range(4):
+        limiter.acquire("v3", 10)
+        stamps.append(time.monotonic())
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.095
+    with pytest.raises(ValueError, match="requests_per_second"):
+        limiter.acquire("v3", 0)
+
+
+@pytest.mark.parametrize("backend", ["thread", "file"])
+def test_a_second_budget_caps_requests_over_every_key(tmp_path, backend):
+    """Per-endpoint budgets at 50/s each, an IP-wide one at 20/s: four endpoints together get 20/s, not 200/s."""
+    limiter = ThreadLimiter(50) if backend == "thread" else FileLimiter(50, tmp_path)
+    stamps = []
+    for i in range(24):
+        limiter.acquire(f"uid:/endpoint-{i % 4}", also=[("ip", 20)])
+        stamps.append(time.time())
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 0.045, min(gaps)
+    assert 23 * 0.05 - 0.01 <= stamps[-1] - stamps[0] < 23 * 0.05 + 0.5
+    # Without the second budget the same keys are limited only per endpoint.
+    free = ThreadLimiter(50)
+    began = time.monotonic()
+    for i in range(8):
+        free.acquire(f"uid:/endpoint-{i % 4}")
+    assert time.monotonic() - began < 0.1

@@ -22,8 +22,17 @@ PARAMETER_CODES = {
     "40705": "start and end time span too long",
     "40707": "start time is after end time",
 }
-# Server-side trouble that Bitget reports with a code instead of an HTTP status (guesses: see docs/api-notes.md).
-TRANSIENT_CODES = {"429", "40010", "40015", "45001"}
+# Server-side trouble that Bitget reports with a code instead of an HTTP status; 45001, 40725, 40015 and 40200 are
+# what the weekly release window answers, "please retry" (docs/api-notes.md, "Live exchange").
+TRANSIENT_CODES = {"429", "40010", "40015", "40200", "40725", "45001"}
+# Also a release-window answer, but equally a real "parameter verification exception": retried only a little.
+AMBIGUOUS_CODES = {"40808": "parameter verification exception"}
+# The account's mode does not serve this API family: the caller must switch families, never retry.
+UNIFIED_ACCOUNT_CODES = {
+    "40085": "the account is a Unified Trading Account: the classic v2 API is not supported",
+    "40731": "the account is a Unified Trading Account (copy trading): the classic v2 API is not supported",
+}
+CLASSIC_ACCOUNT_CODES = {"40084": "the account is a classic account: the v3 (unified) API is not supported"}
 
 
 class BitgetError(Exception):
@@ -35,7 +44,8 @@ class BitgetAPIError(BitgetError):
 
     def __init__(self, code: str, msg: str, endpoint: str, http_status: int | None = None):
         self.code, self.msg, self.endpoint, self.http_status = code, msg, endpoint, http_status
-        meaning = AUTH_CODES.get(code) or PARAMETER_CODES.get(code)
+        meaning = (AUTH_CODES.get(code) or PARAMETER_CODES.get(code) or AMBIGUOUS_CODES.get(code)
+                   or UNIFIED_ACCOUNT_CODES.get(code) or CLASSIC_ACCOUNT_CODES.get(code))
         text = f"{meaning}: {msg}" if meaning and msg and meaning.lower() != msg.lower() else (meaning or msg)
         super().__init__(f"{text} ({code}) on {endpoint}")
 
@@ -52,17 +62,43 @@ class BitgetTransientError(BitgetAPIError):
     """Rate limited or a server-side hiccup reported by code: retried with backoff."""
 
 
+class BitgetRateLimitError(BitgetTransientError):
+    """HTTP 429 (or code 429): the budget of the UID or the IP is used up; the client pauses and retries."""
+
+
+class BitgetRateLimitExhaustedError(BitgetRateLimitError):
+    """Still rate limited after the client's whole patience: Bitget's lock-out outlasted the wait."""
+
+
+class BitgetAccountModeError(BitgetAPIError):
+    """The API family does not match the account's mode (classic v2 vs unified v3)."""
+
+
+class BitgetUnifiedAccountError(BitgetAccountModeError):
+    """40085/40731 from a v2 endpoint: the account is unified, use the v3 endpoints."""
+
+
+class BitgetClassicAccountError(BitgetAccountModeError):
+    """40084 from a v3 endpoint: the account is classic, use the v2 endpoints."""
+
+
 class BitgetResponseError(BitgetError):
     """The answer was not a Bitget envelope (HTML error page, truncated JSON, 5xx): retried."""
 
 
 def api_error(code: str, msg: str, endpoint: str, http_status: int | None) -> BitgetAPIError:
     """The typed error for a Bitget code."""
-    if code in AUTH_CODES:
+    if code == "429" or http_status == 429:
+        cls = BitgetRateLimitError
+    elif code in AUTH_CODES:
         cls = BitgetAuthError
+    elif code in UNIFIED_ACCOUNT_CODES:
+        cls = BitgetUnifiedAccountError
+    elif code in CLASSIC_ACCOUNT_CODES:
+        cls = BitgetClassicAccountError
     elif code in PARAMETER_CODES:
         cls = BitgetParameterError
-    elif code in TRANSIENT_CODES or (http_status or 0) >= 500:
+    elif code in TRANSIENT_CODES or code in AMBIGUOUS_CODES or (http_status or 0) >= 500:
         cls = BitgetTransientError
     else:
         cls = BitgetAPIError

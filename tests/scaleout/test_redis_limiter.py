@@ -98,3 +98,23 @@ def test_unreachable_redis_raises_instead_of_running_unlimited():
     limiter = RedisLimiter(RATE, "redis://127.0.0.1:1/0")  # nothing listens on port 1
     with pytest.raises(redis.ConnectionError):
         limiter.acquire(KEY)
+
+
+def test_a_pause_holds_every_client_of_the_key(redis_url, redis_prefix):
+    """A 429 pauses the budget in Redis: another client (another worker) waits too; other keys do not."""
+    pauser, other = RedisLimiter(RATE, redis_url, redis_prefix), RedisLimiter(RATE, redis_url, redis_prefix)
+    assert 0.55 < pauser.pause(KEY, 0.6) <= 0.6
+    assert pauser.pause(KEY, 0.1) > 0.45  # a shorter pause never shortens the one in force
+    assert 0.4 < other.acquire(KEY) <= 0.6
+    assert other.acquire("acct-other:/api/v2/mix/order/orders-history") == 0
+    ttl_ms = pauser.client.pttl(pauser.redis_key(KEY))
+    assert 0 < ttl_ms <= 1000 / RATE + 1000 + 1  # expires after its last slot, as acquired keys do
+
+
+def test_a_second_budget_is_shared_in_redis(redis_url, redis_prefix):
+    limiter = RedisLimiter(50, redis_url, redis_prefix)
+    stamps = []
+    for i in range(12):
+        limiter.acquire(f"{KEY}-{i % 4}", also=[("ip", 20)])
+        stamps.append(time.time())
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.045
