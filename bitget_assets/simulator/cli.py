@@ -1,4 +1,5 @@
-"""`bitget-sim`: run the simulator (`serve`) or print an account's ground truth (`truth`)."""
+"""`bitget-sim`: run the simulator (`serve`), print an account's ground truth (`truth`) or write its website
+export files (`export`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from .config import EMPTY_STYLES, SimulatorConfig
 from .faults import FaultConfig
 from .server import Simulator
 from .store import truth_blobs_for
+
+EXPORT_HELP = "write the account's full history as Bitget's futures order-history export files (one per product type)"
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -70,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--empty-style", choices=EMPTY_STYLES, default="mixed")
     t = sub.add_parser("truth", help="print the ground truth as JSONL sorted by (cTime, orderId)")
     _add_spec_args(t)
+    e = sub.add_parser("export", help=EXPORT_HELP)
+    _add_spec_args(e)
+    e.add_argument("--tz", required=True, help="IANA zone the dates are written in, e.g. Europe/Berlin")
+    e.add_argument("--out", required=True, help="directory for the files")
+    e.add_argument("--from-month", help="first month exported, YYYY-MM in --tz (with --to-month)")
+    e.add_argument("--to-month", help="last month exported, YYYY-MM in --tz (inclusive)")
+    e.add_argument("--start-ms", type=int, help="export orders with cTime >= this (instead of months)")
+    e.add_argument("--end-ms", type=int, help="export orders with cTime < this (instead of months)")
+    e.add_argument("--no-cancelled", action="store_true", help="leave cancelled orders out")
+    e.add_argument("--semicolon", action="store_true", help="separate fields with ';' instead of ','")
     return p
 
 
@@ -106,9 +119,24 @@ def _truth(a: argparse.Namespace) -> int:
     return 0
 
 
+def _export(a: argparse.Namespace) -> int:
+    from .accounts import generate_account
+    from .export import month_range_ms, write_exports
+
+    start, end = a.start_ms, a.end_ms
+    if a.from_month or a.to_month:
+        if start is not None or end is not None or not (a.from_month and a.to_month):
+            raise SystemExit("give --from-month and --to-month together, or --start-ms/--end-ms")
+        start, end = month_range_ms(a.from_month, a.to_month, a.tz)
+    files = write_exports(generate_account(_spec(a)), a.out, tz=a.tz, start_ms=start, end_ms=end,
+                          include_cancelled=not a.no_cancelled, delimiter=";" if a.semicolon else ",")
+    print(json.dumps({pt: str(p) for pt, p in files.items()}), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
-    return _serve(a) if a.cmd == "serve" else _truth(a)
+    return {"serve": _serve, "truth": _truth, "export": _export}[a.cmd](a)
 
 
 if __name__ == "__main__":
