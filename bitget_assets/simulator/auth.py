@@ -1,7 +1,10 @@
-"""Bitget request signing, checked the way the exchange does (shared API notes, section 1).
+"""Bitget request signing, checked the way the exchange does (docs/api-notes.md, signing).
 
-The signature is verified against the raw query string as received, so clients that sort their parameters
-and clients that keep insertion order are both accepted, as long as they send what they signed.
+The signature is verified against the query string as received, percent-DECODED (urllib's `unquote`: `%XX`
+sequences become UTF-8 text, a literal `+` stays `+`), in the order received. So clients that sort their
+parameters and clients that keep insertion order are both accepted, as long as they sign the decoded form of
+what they send; a client that signs the encoded form (`symbol=%E9%BE%99...`) gets 40009, as on Bitget
+(ccxt#28888). Plain ASCII queries are unaffected.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 
 from .accounts import Account
 
@@ -25,9 +29,16 @@ def sign(secret: str, timestamp: str, method: str, path: str, query: str = "", b
     return base64.b64encode(hmac.new(secret.encode(), prehash.encode(), hashlib.sha256).digest()).decode()
 
 
+def signed_query(raw_query: str) -> str:
+    """The query string the signature covers: the received one, percent-decoded."""
+    return unquote(raw_query, errors="replace")
+
+
 def authenticate(headers: Mapping[str, str], method: str, path: str, raw_query: str, body: str,
-                 accounts_by_key: Mapping[str, Account], wall_ms: int, tolerance_s: float) -> Account:
-    """The account of a signed request, or AuthError with the code Bitget would answer."""
+                 accounts_by_key: Mapping[str, Account], wall_ms: int, tolerance_s: float,
+                 clock_ok: Callable[[int], bool] | None = None) -> Account:
+    """The account of a signed request, or AuthError with the code Bitget would answer. `clock_ok(ts_ms)`
+    decides the timestamp check (the server's clock); without it the timestamp is compared with `wall_ms`."""
     key = headers.get("ACCESS-KEY")
     signature = headers.get("ACCESS-SIGN")
     ts = headers.get("ACCESS-TIMESTAMP")
@@ -43,11 +54,12 @@ def authenticate(headers: Mapping[str, str], method: str, path: str, raw_query: 
     account = accounts_by_key.get(key)
     if account is None:
         raise AuthError("40037", "Apikey does not exist")
-    if abs(wall_ms - int(ts)) > tolerance_s * 1000:
+    in_time = clock_ok(int(ts)) if clock_ok is not None else abs(wall_ms - int(ts)) <= tolerance_s * 1000
+    if not in_time:
         raise AuthError("40008", "Request timestamp expired")
     if not hmac.compare_digest(passphrase.encode(), account.passphrase.encode()):
         raise AuthError("40012", "apikey/password is incorrect")
-    expected = sign(account.api_secret, ts, method, path, raw_query, body)
+    expected = sign(account.api_secret, ts, method, path, signed_query(raw_query), body)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise AuthError("40009", "sign signature error")
     return account

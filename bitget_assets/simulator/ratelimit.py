@@ -30,6 +30,15 @@ class SlidingWindowLimiter:
         hits.append(t)
         return True
 
+    def remaining(self, key: Hashable, t: float, limit: int | None) -> int | None:
+        """Calls `key` has left in the window ending at `t` (None when unlimited): the
+        `x-mbx-used-remain-limit` header."""
+        if limit is None:
+            return None
+        hits = self._hits.get(key, ())
+        cutoff = t - self.window_s
+        return max(0, limit - sum(1 for h in hits if h > cutoff))
+
     def reset(self) -> None:
         self._hits.clear()
 

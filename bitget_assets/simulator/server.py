@@ -24,14 +24,19 @@ from typing import Any
 from aiohttp import web
 
 from .accounts import DAY_MS, Account, AccountSpec, generate_account
-from .api import ApiError, Exchange, error_body
+from .activity_admin import ActivityAdmin
+from .api import ACTIVITY_KINDS, ApiError, Exchange, error_body
 from .auth import AuthError, authenticate
-from .clock import DataClock
+from .clock import DataClock, skewed_specs, timestamp_ok
 from .config import SimulatorConfig
+from .endpoints import EXTRA_KINDS, EXTRA_ROUTES, ExtraEndpoints, signed_limit
 from .faults import FaultConfig, FaultInjector
+from .lockout import IpCeiling
+from .modes import AccountModes
 from .ratelimit import SlidingWindowLimiter, max_in_window
 from .reqlog import RequestLog
 from .store import OrderStore
+from .v3 import V3Orders, v3_truth
 
 ROUTES = {  # path -> (endpoint kind, signed)
     "/api/v2/public/time": ("time", False),
@@ -39,12 +44,14 @@ ROUTES = {  # path -> (endpoint kind, signed)
     "/api/v2/mix/order/orders-history": ("history", True),
     "/api/v2/mix/order/orders-pending": ("pending", True),
 }
+ROUTES.update(EXTRA_ROUTES)  # v3 orders, account info (endpoints.py)
+ROUTES.update({path: ("activity", True) for path in ACTIVITY_KINDS})  # plan orders, fills (api.py)
 _HTML_5XX = ("<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"
              "<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
 _5XX = ((502, "502 Bad Gateway"), (503, "503 Service Temporarily Unavailable"))
 
 
-class Simulator:
+class Simulator(ActivityAdmin):  # plan-order and fill mutations: activity_admin.py
     """A Bitget v2 futures API simulator serving one or more generated accounts (distinct keys, separate
     rate limits). The data clock starts at the first account's `now_ms`; give every account the same
     `now_ms` unless you want the others' retention to be off by the difference."""
@@ -54,6 +61,7 @@ class Simulator:
         if not specs or len({s.name for s in specs}) != len(specs):
             raise ValueError("need at least one account spec and unique account names")
         self.config = config = config or SimulatorConfig()
+        specs = skewed_specs(specs, config.clock_skew_s)
         self.accounts: dict[str, Account] = {s.name: generate_account(s) for s in specs}
         self._by_key = {a.api_key: a for a in self.accounts.values()}
         self._by_uid = {a.uid: a for a in self.accounts.values()}
@@ -63,6 +71,10 @@ class Simulator:
         self.admin_token = config.admin_token or secrets.token_hex(16)
         self.faults = FaultInjector(config.faults, config.seed)
         self.limiter = SlidingWindowLimiter(1.0)
+        self.modes = AccountModes(self.accounts, config.account_modes, config.mode_transition_s)
+        self.extra = ExtraEndpoints(V3Orders(self.exchange), self.modes)
+        self.ip_ceiling = (None if config.ip_limit is None
+                           else IpCeiling(config.ip_limit, config.ip_window_s, config.ip_lockout_s))
         self._latency_rng = random.Random(f"{config.seed}:latency")
         self._log = RequestLog(config.request_log_path)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,16 +162,42 @@ class Simulator:
     def _retention_ms(self) -> int:
         return int(self.config.retention_days * DAY_MS)
 
-    def _truth_blobs(self, name: str) -> list[bytes]:
+    def _truth_blobs(self, name: str, shape: str = "v2", dataset: str = "orders",
+                     include_expired: bool = False) -> list[bytes]:
         store = self.stores[name]
-        return [store.blobs[p] for p in store.truth_positions(self.clock.now_ms(), self._retention_ms())]
+        if dataset != "orders" or include_expired:  # plan_orders, fills; or everything ever created
+            return store.truth_blobs(self.clock.now_ms(), self._retention_ms(), dataset, include_expired)
+        positions = store.truth_positions(self.clock.now_ms(), self._retention_ms())
+        if shape == "v3":
+            return v3_truth(store, positions)
+        if shape != "v2":
+            raise ValueError(f"shape must be 'v2' or 'v3', not {shape!r}")
+        return [store.blobs[p] for p in positions]
 
-    def truth_bytes(self, name: str) -> list[bytes]:
-        """Ground truth as the exact bytes the API returns per order, sorted by (cTime, orderId)."""
-        return self._call(self._truth_blobs, name)
+    def truth_bytes(self, name: str, shape: str = "v2", dataset: str = "orders",
+                    include_expired: bool = False) -> list[bytes]:
+        """Ground truth as the exact bytes the API returns per order, sorted by (cTime, orderId); `shape`
+        "v3" = as the v3 endpoints return them (standard product types only). `dataset` "plan_orders" /
+        "fills" (sorted by (cTime, orderId / tradeId)); `include_expired` = every row ever created."""
+        return self._call(self._truth_blobs, name, shape, dataset, include_expired)
 
-    def truth(self, name: str) -> list[dict]:
-        return [json.loads(b) for b in self.truth_bytes(name)]
+    def truth(self, name: str, shape: str = "v2", dataset: str = "orders",
+              include_expired: bool = False) -> list[dict]:
+        return [json.loads(b) for b in self.truth_bytes(name, shape, dataset, include_expired)]
+
+    def account_mode(self, name: str) -> str:
+        """`classic`, `unified`, `upgrading` or `switching`."""
+        return self._call(self.modes.mode, name)
+
+    def set_account_mode(self, name: str, mode: str, transition_s: float | None = None) -> dict:
+        """Switch an account to `classic` or `unified`, through upgrading/switching for `transition_s`
+        seconds (default config.mode_transition_s; 0 = at once)."""
+        return self._call(self.modes.set, name, mode, transition_s)
+
+    def _timestamp_ok(self, ts_ms: int) -> bool:
+        cfg = self.config
+        wall = int(time.time() * 1000) if cfg.accept_wall_clock and cfg.clock_skew_s is None else None
+        return timestamp_ok(self.clock, ts_ms, int(cfg.timestamp_tolerance_s * 1000), wall)
 
     def request_log(self, since: float | None = None) -> list[dict]:
         return self._log.entries(since)
@@ -228,6 +266,7 @@ class Simulator:
             status, ctype = 500, "application/json"
             payload = error_body("50000", f"simulator error: {exc!r}", self.clock.now_ms())
             entry.update(status=500, code="50000")
+        headers = entry.pop("headers", None)  # answer headers, not logged
         self._log.append(entry)
         if self.config.latency is not None:
             await asyncio.sleep(self._latency_rng.uniform(*self.config.latency))
@@ -237,11 +276,14 @@ class Simulator:
         elif fault == "reset":
             _reset(request)
             raise asyncio.CancelledError  # nothing may be written on the aborted connection
-        return web.Response(body=payload, status=status, content_type=ctype)
+        return web.Response(body=payload, status=status, content_type=ctype, headers=headers)
 
     def _decide(self, request: web.Request, body: bytes, t: float, entry: dict) -> tuple[int, bytes, str]:
         cfg, now = self.config, self.clock.now_ms()
         json_ct = "application/json"
+        if self.ip_ceiling is not None and not self.ip_ceiling.admit(request.remote or "?", t):
+            entry.update(status=429, code="429", fault="ip_lockout")
+            return 429, error_body("429", "Too Many Requests", now), json_ct
         route = ROUTES.get(request.path) if request.method == "GET" else None
         if route is None:
             entry.update(status=404, code="40404")
@@ -252,25 +294,36 @@ class Simulator:
             try:
                 account = authenticate(request.headers, request.method, request.rel_url.raw_path,
                                        request.rel_url.raw_query_string, body.decode("utf-8", "replace"),
-                                       self._by_key, int(t * 1000), cfg.timestamp_tolerance_s)
+                                       self._by_key, int(t * 1000), cfg.timestamp_tolerance_s,
+                                       clock_ok=self._timestamp_ok)
             except AuthError as e:
                 entry.update(status=400, code=e.code)
                 return 400, error_body(e.code, e.msg, now), json_ct
             entry["account"] = who = account.uid
-            limit = cfg.rate_limit
+            limit = signed_limit(request.path, cfg)
         else:
             who, limit = request.remote or "?", cfg.public_rate_limit
         fault = self.faults.decide(who, signed)
         entry["fault"] = fault
-        if fault == "burst_429" or not self.limiter.allow((who, request.path), t, limit):
+        allowed = fault != "burst_429" and self.limiter.allow((who, request.path), t, limit)
+        remain = self.limiter.remaining((who, request.path), t, limit)
+        if remain is not None:
+            entry["headers"] = {"x-mbx-used-remain-limit": str(remain if allowed else 0)}
+        if not allowed:
             entry.update(status=429, code="429")
             return 429, error_body("429", "Too Many Requests", now), json_ct
         q = request.rel_url.query
         try:
+            if signed:
+                self.modes.check(account.name, request.path)
             if kind == "time":
                 payload = self.exchange.server_time()
             elif kind == "contracts":
                 payload = self.exchange.contracts_page(q)
+            elif kind in EXTRA_KINDS:
+                payload = self.extra.answer(kind, account, q, now)
+            elif kind == "activity":
+                payload = self.exchange.activity_page(request.path, account, q)
             else:
                 payload = self.exchange.orders_page(account, q, pending=kind == "pending")
             status, code = 200, "00000"
@@ -287,6 +340,9 @@ class Simulator:
         elif fault == "error_200":
             status, code = 200, "40015"
             payload = error_body(code, "System error, please try again later", now)
+        elif fault == "release_window":
+            status, code, msg = self.faults.release_answer()
+            payload = error_body(code, msg, now)
         entry.update(status=status, code=code)
         return status, payload, json_ct
 
@@ -325,7 +381,16 @@ class Simulator:
             since = q.get("since")
             return web.json_response({"requests": self._log.entries(float(since) if since else None)})
         if op == "truth":
-            return _json_bytes(b'{"orders":[' + b",".join(self._truth_blobs(q["account"])) + b"]}")
+            dataset = q.get("dataset") or "orders"
+            blobs = self._truth_blobs(q["account"], q.get("shape") or "v2", dataset, q.get("all") in ("1", "true"))
+            return _json_bytes(b'{"%s":[' % dataset.encode() + b",".join(blobs) + b"]}")
+        activity = self._activity_admin_op(op, method, body)  # plans, plan-trigger, plan-cancel, fills
+        if activity is not None:
+            return activity
+        if op == "mode":
+            if method == "POST":
+                return web.json_response(self.modes.set(body["account"], body["mode"], body.get("transition_s")))
+            return web.json_response(self.modes.state(q["account"]))
         if op == "faults":
             if method == "POST":
                 self.faults.set(FaultConfig.from_dict(body))
