@@ -56,8 +56,17 @@ class AdminClient:
         body = {"account": account, "order_ids": order_ids, "status": status}
         return self._req("POST", "close-open", json=body)["closed"]
 
-    def truth(self, account: str) -> list[dict]:
-        return self._req("GET", "truth", params={"account": account})["orders"]
+    def truth(self, account: str, shape: str = "v2") -> list[dict]:
+        return self._req("GET", "truth", params={"account": account, "shape": shape})["orders"]
+
+    # account mode (classic / unified, upgrading / switching while a switch lasts)
+    def account_mode(self, account: str) -> dict:
+        """{"account", "mode", "target", "seconds_left"}."""
+        return self._req("GET", "mode", params={"account": account})
+
+    def set_account_mode(self, account: str, mode: str, transition_s: float | None = None) -> dict:
+        body = {"account": account, "mode": mode, "transition_s": transition_s}
+        return self._req("POST", "mode", json=body)
 
     # observation and faults
     def request_log(self, since: float | None = None) -> list[dict]:

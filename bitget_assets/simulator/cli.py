@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--freeze", action="store_true", help="freeze the data clock at --now")
     s.add_argument("--timestamp-tolerance", type=float, default=30)
     s.add_argument("--empty-style", choices=EMPTY_STYLES, default="mixed")
+    _add_2026_args(s)
     t = sub.add_parser("truth", help="print the ground truth as JSONL sorted by (cTime, orderId)")
     _add_spec_args(t)
     e = sub.add_parser("export", help=EXPORT_HELP)
@@ -86,16 +87,43 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_2026_args(s: argparse.ArgumentParser) -> None:
+    g = s.add_argument_group("live-exchange behaviour (issue 12)")
+    g.add_argument("--clock-skew-s", type=float, default=None,
+                   help="server clock = this machine's clock + N s (anchors the data there; excludes --now)")
+    g.add_argument("--strict-clock", action="store_true",
+                   help="check signature timestamps against the server clock only (not this machine's)")
+    g.add_argument("--unified", action="store_true", help="the account is in unified (UTA, v3) mode")
+    g.add_argument("--mode-transition-s", type=float, default=60.0, help="upgrading/switching lasts this long")
+    g.add_argument("--v3-rate-limit", type=int, default=20, help="v3 per account and endpoint per second, 0 = off")
+    g.add_argument("--ip-limit", type=int, default=0, help="requests per IP per --ip-window-s (Bitget 6000), 0 = off")
+    g.add_argument("--ip-window-s", type=float, default=60.0)
+    g.add_argument("--ip-lockout-s", type=float, default=300.0, help="HTTP 429 this long after the ceiling is hit")
+    g.add_argument("--release-window", type=float, default=0.0,
+                   help="probability per signed request of a release-window error (45001/40725/40808/40015/40200)")
+    g.add_argument("--release-http400", type=float, default=0.5, help="share of those sent with HTTP 400")
+
+
+def _config_2026(a: argparse.Namespace) -> dict:
+    if a.clock_skew_s is not None and a.now is not None:
+        raise SystemExit("bitget-sim: --clock-skew-s anchors the clock at this machine's + N s; drop --now")
+    return {"clock_skew_s": a.clock_skew_s, "accept_wall_clock": not a.strict_clock,
+            "account_modes": {a.account: "unified"} if a.unified else {},
+            "mode_transition_s": a.mode_transition_s, "v3_rate_limit": a.v3_rate_limit or None,
+            "ip_limit": a.ip_limit or None, "ip_window_s": a.ip_window_s, "ip_lockout_s": a.ip_lockout_s}
+
+
 def _serve(a: argparse.Namespace) -> int:
     faults = FaultConfig(error_5xx=a.fault_5xx, burst_429=a.fault_429, reset=a.fault_reset, slow=a.fault_slow,
                          truncated=a.fault_truncated, error_200=a.fault_200, burst_len=a.fault_burst_len,
-                         slow_seconds=a.fault_slow_seconds, only_signed=not a.fault_public)
+                         slow_seconds=a.fault_slow_seconds, only_signed=not a.fault_public,
+                         release_window=a.release_window, release_http400=a.release_http400)
     cfg = SimulatorConfig(rate_limit=a.rate_limit or None, public_rate_limit=a.public_rate_limit or None,
                           max_span_days=a.max_span_days, retention_days=a.retention_days,
                           latency=_latency(a.latency), faults=faults, seed=a.seed,
                           request_log_path=a.request_log, admin_token=a.admin_token, frozen=a.freeze,
                           timestamp_tolerance_s=a.timestamp_tolerance, empty_style=a.empty_style,
-                          host=a.host, port=a.port)
+                          host=a.host, port=a.port, **_config_2026(a))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
