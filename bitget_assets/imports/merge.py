@@ -81,7 +81,7 @@ def describe(disagreements: list[Disagreement], tz: str | None = None) -> str:
     ids = sorted({d.orderId for d in disagreements}, key=lambda s: (len(s), s))
     text = (f"{len(ids)} orders differ between export and API (e.g. {', '.join(ids[:5])}; fields "
             f"{', '.join(sorted({d.field for d in disagreements}))})")
-    offsets = {(int(d.export) - int(d.api)) // 1000 for d in disagreements if d.field == "time"}
+    offsets = {int(d.export) // 1000 - int(d.api) // 1000 for d in disagreements if d.field == "time"}
     if len(offsets) == 1 and (off := offsets.pop()) % 900 == 0 and off:
         text += (f"; every export time is {off / 3600:+g} h off the API's: the export was probably written in "
                  f"another zone than {tz or 'the one given'}")

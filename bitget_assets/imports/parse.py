@@ -26,7 +26,7 @@ EXPORT_SOURCE = "export"   # the `_source` (where read) of an imported row
 _ID = re.compile(r"^[0-9]{1,30}$")
 _NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,40}$")
+_SYMBOL = re.compile(r"^\S{2,60}$")  # Bitget lists names like 龙虾USDT and $DEGENUSDT too
 
 # Direction -> (side, tradeSide, posSide). Hedge mode names the position (v2: `buy` + `close` closes a long);
 # one-way orders may be written Buy/Sell (a guess: no sample seen), or as the four position words.
@@ -48,7 +48,7 @@ def product_type(coin: str, symbol: str) -> str | None:
         return "USDT-FUTURES" if symbol.endswith("USDT") else None
     if coin == "USDC":
         return "USDC-FUTURES" if symbol.endswith(("PERP", "USDC")) else None
-    if re.fullmatch(r"[A-Z0-9]{1,20}", coin) and symbol.endswith("USD") and len(symbol) > 3:
+    if re.fullmatch(r"\S{1,20}", coin) and symbol.endswith("USD") and len(symbol) > 3:
         return "COIN-FUTURES"
     return None
 
@@ -158,7 +158,7 @@ def _row(cells: list[str], col: dict[str, int], delimiter: str, name: str, line:
     if direction is None:
         raise ExportFileError(name, line, "a direction (Open long, Close long, Open short, Close short, Buy, Sell)",
                               repr(cell("direction")))
-    coin, symbol = cell("coin").upper(), cell("futures").upper()
+    coin, symbol = cell("coin"), cell("futures")
     pt = product_type(coin, symbol) if _SYMBOL.match(symbol) else None
     if pt is None:
         raise ExportFileError(name, line, "a futures symbol and margin coin of USDT-M (USDT, ...USDT), USDC-M "
