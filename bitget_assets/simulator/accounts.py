@@ -8,7 +8,12 @@ Shape of the data (what makes extraction hard in real life):
 - bursty trading sessions; ~3% of orders share a cTime with another order of the same symbol (batch orders),
   and some of those ties straddle 100-order page boundaries of the product-type and the per-symbol listing;
 - expired orders older than the retention, which the API must never return;
-- a handful of open orders in the last 7 days.
+- a handful of open orders in the last 7 days;
+- with >= 20 symbols (and `exotic_symbols`), two tail USDT symbols renamed `龙虾USDT` and `$DEGENUSDT` (their
+  names need percent-encoding; only their own orders differ from an account without them);
+- a few take-profit/stop-loss market orders relabelled `pos_profit_market`/`pos_loss_market` (drawn from their
+  own RNG, so the other orders stay as they were): the position-wide TP/SL plans of `plans.py` link to them.
+Plan orders and fills are derived from the orders afterwards (`plans.py`, `fills.py`).
 Returnable finished orders sit at least one hour inside the retention window so a running data clock does not
 change `orders` during a test run.
 """
@@ -34,6 +39,8 @@ from .symbols import ALL_TYPES, TYPE_WEIGHT, SymbolInfo, family, symbol_info, sy
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 NEVER_TRADED_PER_TYPE = 10
+EXOTIC_SYMBOLS = ("龙虾USDT", "$DEGENUSDT")  # names that need percent-encoding in a query (see api-notes)
+EXOTIC_MIN_SYMBOLS = 20
 _IDX_BITS = 24  # (time << 24 | index) sort keys: room for 16M orders
 _GROUP_SHIFT = 72  # (group << 72 | time << 24 | index): ms times stay below 2**48
 
@@ -53,6 +60,9 @@ class AccountSpec:
     tail_max: int = 5
     product_types: tuple[str, ...] = ("USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES")
     retention_days: int = 90
+    exotic_symbols: bool = True          # 龙虾USDT and $DEGENUSDT among the traded symbols when symbols >= 20
+    plan_fraction: float = 0.12          # history plan orders per order (at least one of every kind x status)
+    open_plans: int | None = None        # live plans (default min(30, max(7, 0.2% of orders)))
 
     def __post_init__(self):
         object.__setattr__(self, "product_types", tuple(self.product_types))
@@ -67,6 +77,8 @@ class AccountSpec:
             raise ValueError("too many orders")
         if self.open_orders is not None and not 0 <= self.open_orders <= self.orders:
             raise ValueError("open_orders must be between 0 and orders")
+        if self.plan_fraction < 0 or (self.open_plans is not None and self.open_plans < 0):
+            raise ValueError("plan_fraction and open_plans must be >= 0")
 
     @property
     def open_count(self) -> int:
@@ -89,6 +101,7 @@ class Account:
     sym_idx: array = field(repr=False)       # 'i', index into symbols
     is_open: bytearray = field(repr=False)
     blobs: list[bytes] = field(repr=False)
+    relabelled: list[int] = field(default_factory=list, repr=False)  # positions made pos_profit/pos_loss
 
     @property
     def name(self) -> str:
@@ -151,7 +164,10 @@ def _ranked_symbols(spec: AccountSpec) -> tuple[list[SymbolInfo], dict[str, list
     per_type = allocate_types(spec.symbols, tuple(types))
     keyed, contracts = [], {}
     for ti, (pt, n) in enumerate(zip(types, per_type, strict=True)):
-        infos = [symbol_info(pt, symbol_name(pt, i)) for i in range(n + NEVER_TRADED_PER_TYPE)]
+        names = [symbol_name(pt, i) for i in range(n + NEVER_TRADED_PER_TYPE)]
+        if spec.exotic_symbols and spec.symbols >= EXOTIC_MIN_SYMBOLS and pt == "USDT-FUTURES" and n >= 4:
+            names[n - len(EXOTIC_SYMBOLS):n] = EXOTIC_SYMBOLS  # the least popular traded ones
+        infos = [symbol_info(pt, name) for name in names]
         contracts[pt] = infos
         keyed += [((i + 0.5) / n, ti, infos[i]) for i in range(n)]
     keyed.sort(key=lambda x: (x[0], x[1]))
@@ -311,7 +327,34 @@ def _generate(spec: AccountSpec) -> Account:
             blobs.append(maker.open(oid, info, t, now))
         else:
             blobs.append(maker.finished(oid, info, t, now))
+    relabelled = _relabel_position_tpsl(spec, is_open, blobs)
     key, secret, passphrase, uid = credentials_for(spec.seed, spec.name)
     return Account(spec=spec, now_ms=now, api_key=key, api_secret=secret, passphrase=passphrase, uid=uid,
                    symbols=symbols, contracts=contracts, oids=oids, ctimes=ctimes, sym_idx=sym_idx,
-                   is_open=is_open, blobs=blobs)
+                   is_open=is_open, blobs=blobs, relabelled=relabelled)
+
+
+_RELABEL = ((b'"orderSource":"profit_market"', b'"orderSource":"pos_profit_market"'),
+            (b'"orderSource":"loss_market"', b'"orderSource":"pos_loss_market"'))
+
+
+def _relabel_position_tpsl(spec: AccountSpec, is_open: bytearray, blobs: list[bytes]) -> list[int]:
+    """A few filled TP/SL market orders become position-wide TP/SL orders (what pos_profit/pos_loss plans
+    spawn). Random probes from a separate RNG: the main stream, hence every other order, is unchanged."""
+    if spec.plan_fraction <= 0 or not blobs:
+        return []
+    rng = random.Random(f"{spec.seed}:{spec.name}:relabel")
+    want = max(3, round(0.002 * len(blobs)))
+    out = []
+    for old, new in _RELABEL:
+        found = 0
+        for _ in range(400 * want):
+            p = int(rng.random() * len(blobs))
+            b = blobs[p]
+            if not is_open[p] and old in b and b'"baseVolume":"0"' not in b:
+                blobs[p] = b.replace(old, new)
+                out.append(p)
+                found += 1
+                if found == want:
+                    break
+    return sorted(out)

@@ -40,7 +40,7 @@ _SYSTEM_PREFIXES = ("burst_", "offset_", "delivery_")
 
 def render_order(order: dict) -> bytes:
     """Canonical bytes of an order (any values; used for admin-made orders)."""
-    return json.dumps({k: str(order[k]) for k in ORDER_KEYS}, separators=(",", ":")).encode()
+    return json.dumps({k: str(order[k]) for k in ORDER_KEYS}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _weighted(rng: random.Random, table) -> str:
