@@ -91,3 +91,40 @@ def test_limit_is_per_account_and_endpoint_and_429_has_no_retry_after():
         assert public[:4] == [200] * 4 and 429 in public
         time.sleep(1.05)
         assert signed_get(sim.base_url, a, HISTORY, q, session=s).status_code == 200
+
+
+def test_remain_limit_header_counts_down_per_endpoint():
+    from .signing import TIME, V2_HISTORY, V3_HISTORY, get
+
+    with Simulator([SPEC], SimulatorConfig(rate_limit=10, public_rate_limit=20, frozen=True,
+                                           account_modes={"rl": "classic"})) as sim:
+        creds, s = sim.credentials("rl"), requests.Session()
+        q = {"productType": "USDT-FUTURES", "limit": "1"}
+        heads = [get(sim.base_url, creds, V2_HISTORY, q, session=s) for _ in range(14)]
+        log = sim.request_log()
+        assert [r.status_code for r in heads] == [e["status"] for e in log] and heads[-1].status_code == 429
+        for r, e in zip(heads, log, strict=True):  # calls left = 10 - accepted in the second up to this one
+            left = 10 - sum(1 for a in log if a["status"] == 200 and e["t"] - 1 < a["t"] <= e["t"])
+            assert r.headers["x-mbx-used-remain-limit"] == str(left if r.status_code == 200 else 0)
+        assert heads[0].headers["x-mbx-used-remain-limit"] == "9"
+        public = s.get(sim.base_url + TIME, timeout=10)
+        assert public.headers["x-mbx-used-remain-limit"] == "19"  # per IP and endpoint, its own budget
+        v3 = get(sim.base_url, creds, V3_HISTORY, {"category": "USDT-FUTURES"}, session=s)
+        assert v3.json()["code"] == "40084" and v3.headers["x-mbx-used-remain-limit"] == "19"  # 20/s
+    with Simulator([SPEC], SimulatorConfig(rate_limit=None, public_rate_limit=None, frozen=True)) as sim:
+        r = get(sim.base_url, sim.credentials("rl"), V2_HISTORY, {"productType": "USDT-FUTURES"})
+        assert r.status_code == 200 and "x-mbx-used-remain-limit" not in r.headers  # unlimited: no header
+
+
+def test_v3_endpoints_allow_twenty_per_second():
+    from .signing import V3_HISTORY, get
+
+    with Simulator([SPEC], SimulatorConfig(rate_limit=None, frozen=True, account_modes={"rl": "unified"})) as sim:
+        creds, s = sim.credentials("rl"), requests.Session()
+        answers = [get(sim.base_url, creds, V3_HISTORY, {"category": "USDT-FUTURES", "limit": "1"}, session=s)
+                   for _ in range(35)]
+        log = sim.request_log()
+    assert max_in_window([e["t"] for e in log if e["status"] == 200]) == 20
+    assert refusals_without_full_window(log, 20) == []
+    assert [r.status_code for r in answers] == [e["status"] for e in log] and 429 in [e["status"] for e in log]
+    assert [r.headers["x-mbx-used-remain-limit"] for r in answers[:3]] == ["19", "18", "17"]
