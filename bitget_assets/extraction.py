@@ -1,37 +1,34 @@
 """The extraction steps as plain functions over a client and a storage: scan, update a partition, merge.
 
-Dagster assets call these; tests and benchmarks can too. Nothing here knows about Dagster.
+Dagster assets call these; tests and benchmarks can too. Nothing here knows about Dagster. Every dataset
+(orders, plan orders, fills) goes through the same steps; the functions without a `dataset`/`datasets`
+argument handle orders, as they always did.
 """
 
 import hashlib
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
 
 from bitget_assets import history_store as hs
-from bitget_assets.bitget.client import RETENTION_MS, BitgetClient
-from bitget_assets.orders import (
-    PRODUCT_TYPE_COL,
-    SOURCE_COL,
-    concat,
-    empty_frame,
-    merge,
-    orders_frame,
-    public_columns,
-    validate,
-    write_json_document,
-)
-from bitget_assets.partitions import parse_partition_key, partition_key
-from bitget_assets.scan import Scanner
+from bitget_assets import paging
+from bitget_assets.coverage import coverage_gaps, merge_intervals
+from bitget_assets.datasets import Dataset, stream_frame, write_outputs
+from bitget_assets.datasets import dataset as dataset_named
+from bitget_assets.orders import PRODUCT_TYPE_COL, SOURCE_COL, write_json_document  # noqa: F401 - tests patch it
+from bitget_assets.scan import Scanner, Task
 from bitget_assets.storage import Storage
+from bitget_assets.streams import RETENTION_MS, check_datasets, ordered_datasets, streams_of
 
-# Re-read at least this far behind the newest stored order, so orders that share its millisecond, or that the
+__all__ = ["coverage_gaps"]  # re-exported for the asset check
+
+# Re-read at least this far behind the newest stored row, so rows that share its millisecond, or that the
 # exchange had not yet shown in its history when we last read (a lag nobody documents: an hour is ample), are
-# caught again. Orders that were open at the last read are found by their own cTime (refresh_start_ms).
+# caught again. Rows that were open at the last read are found by their own cTime (refresh_start_ms).
 SAFETY_OVERLAP_MS = 3_600_000
 # A committed scan no partition run has finished taking in is reused for this long (SymbolChunkConfig's default).
 RESUME_SCAN_AGE_S = 900
@@ -49,16 +46,25 @@ class ScanSummary:
     seconds: float
 
 
+def _dataset_marks(applied: dict, name: str) -> dict:
+    if name == "orders":
+        return applied.get("marks", {})
+    return applied.get("datasets", {}).get(name, {}).get("marks", {})
+
+
 def scan_account(
-    client: BitgetClient,
+    client,
     storage: Storage,
     product_types: list[str],
     *,
     scan_id: str,
     concurrency: int = 4,
     on_page=None,
+    streams=("orders",),
 ) -> ScanSummary:
-    """Read every order the API still holds, without `symbol`, and stage it per symbol for the partitions."""
+    """Read every row of each dataset in `streams` the API still holds, without `symbol`, and stage it per
+    dataset and symbol for the partitions. `manifest["symbols"]` is the union of the datasets' keys."""
+    datasets = check_datasets(streams)
     previous = hs.read_json(storage, hs.SCAN_MANIFEST)
     account = account_fingerprint(client)
     if previous and previous.get("account", account) != account:
@@ -68,66 +74,106 @@ def scan_account(
         )
     began = time.time()
     before = client.stats.as_dict()
-    applied = hs.read_json(storage, hs.SCAN_APPLIED) or {}
-    if resumable_scan(storage, previous, applied, account, product_types):
+    applied = hs.migrate_marks(hs.read_json(storage, hs.SCAN_APPLIED) or {})
+    if resumable_scan(storage, previous, applied, account, product_types, datasets):
         # A run stopped after this scan committed and before every partition took it in: finish that job
         # from the staged scan instead of reading the same window from Bitget again.
         return ScanSummary(previous, previous["orders"], 0, 0, 0.0)
     now_ms = client.server_time_ms()
-    marks = applied.get("marks", {}) if applied.get("account") == account else {}
-    open_now = None
-    if marks:
-        # A refresh reads the open orders first: only those open last time and gone now have finished with an
-        # old cTime, so only they make the history read reach further back than the overlap.
-        open_now = Scanner(client, concurrency, on_page).scan(dict.fromkeys(product_types)).pending
-    ranges = {pt: (refresh_start_ms(marks.get(pt, {}), now_ms - RETENTION_MS,
-                                    None if open_now is None else set(concat(open_now[pt])["orderId"])), now_ms)
-              for pt in product_types}
-    result = Scanner(client, concurrency, on_page).scan(ranges, pending=open_now is None)
-    if open_now is not None:
-        result.pending = open_now
-    frames, new_marks = [], {}
-    for pt in product_types:
-        history, pending = concat(result.history[pt]), concat(result.pending[pt])
-        frames += [history, pending]
-        new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending)
-    df = concat(frames)
-    validate(df)
-    symbols: dict[str, int] = {}
+    mine = applied.get("account") == account
+    marks = {ds: (_dataset_marks(applied, ds) if mine else {}) for ds in datasets}
+    scanner = Scanner(client, concurrency, on_page)
+    incremental = [ds for ds in datasets if marks[ds]]
+    # A refresh reads the open rows first: only those open last time and gone now have finished with an old
+    # cTime, so only they make the history read reach further back than the overlap.
+    early = scanner.run([Task(s, pt) for ds in incremental for s in streams_of(ds) if s.source == "pending"
+                         for pt in product_types]) if incremental else None
+    tasks = []
+    for ds in datasets:
+        for spec in streams_of(ds):
+            for pt in product_types:
+                if spec.source == "pending":
+                    if early is None or ds not in incremental:
+                        tasks.append(Task(spec, pt))
+                    continue
+                open_now = None
+                if ds in incremental:
+                    open_now = {i for s in streams_of(ds) if s.source == "pending"
+                                for f in early.of(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
+                start = refresh_start_ms(marks[ds].get(pt, {}), now_ms - RETENTION_MS, open_now)
+                tasks.append(Task(spec, pt, (start, now_ms)))
+    result = Scanner(client, concurrency, on_page).run(tasks)
+    if early is not None:
+        result.frames |= early.frames
+    manifest_datasets, staged, total = {}, [], {}
+    for ds in datasets:
+        meta, frames = _collect(ds, result, product_types, marks[ds])
+        manifest_datasets[ds] = meta
+        staged.append((ds, frames))
+        total[ds] = meta["rows"]
+    symbols: dict[str, dict[str, int]] = {ds: {} for ds in datasets}
 
     def stage(item) -> None:
-        (pt, symbol), group = item
-        symbols[partition_key(symbol, pt)] = group.height
-        storage.write(f"scan/{scan_id}/{pt}/{symbol}.parquet", hs.parquet_bytes(group))
+        ds, ((pt, symbol), group) = item
+        symbols[ds][f"{symbol}:{pt}"] = group.height
+        storage.write(hs.staged_key(scan_id, pt, symbol, ds), hs.parquet_bytes(group))
 
     # Parquet encoding and fsync release the GIL, so a few threads overlap them across hundreds of symbols,
     # once the first write alone has shown the storage takes writes (a refusal costs one attempt, not four).
-    groups = iter(df.group_by([PRODUCT_TYPE_COL, "symbol"]))
+    groups = ((ds, g) for ds, df in staged for g in df.group_by([PRODUCT_TYPE_COL, "symbol"]))
     for first in itertools.islice(groups, 1):
         stage(first)
     with ThreadPoolExecutor(IO_THREADS) as pool:
         list(pool.map(stage, groups))
+    union: dict[str, int] = {}
+    for ds in datasets:
+        manifest_datasets[ds]["symbols"] = dict(sorted(symbols[ds].items()))
+        for key, n in symbols[ds].items():
+            union[key] = union.get(key, 0) + n
     stats = {k: v - before[k] for k, v in client.stats.as_dict().items()}
+    orders_meta = manifest_datasets["orders"]
     manifest = {
         "scan_id": scan_id,
         "account": account,
         "started_at": began,
         "finished_at": time.time(),
         "server_now_ms": now_ms,
-        "ranges": result.ranges,
-        "incremental": bool(marks),
-        "marks": new_marks,
+        "ranges": orders_meta["ranges"],
+        "incremental": bool(marks["orders"]),
+        "marks": orders_meta["marks"],
         "product_types": list(product_types),
-        "symbols": dict(sorted(symbols.items())),  # the sensor adds new keys in this order
-        "orders": df.height,
-        "chains": result.chains,
-        "splits": result.splits,
+        "symbols": dict(sorted(union.items())),  # the sensor adds new keys in this order
+        "datasets": manifest_datasets,
+        "staged_files": sum(len(s) for s in symbols.values()),
+        "orders": total["orders"],
+        "chains": result.chains + (early.chains if early else 0),
+        "splits": result.splits + (early.splits if early else 0),
         **stats,
     }
     # The manifest is the commit point: partitions only ever read a scan it names.
     hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
     drop_stale_scans(storage, keep=scan_id)
-    return ScanSummary(manifest, df.height, stats["requests"], stats["rate_limited"], time.time() - began)
+    return ScanSummary(manifest, total["orders"], stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+def _collect(ds: str, result, product_types, marks: dict) -> tuple[dict, pl.DataFrame]:
+    """One dataset's rows of a scan, its new marks and what it read completely."""
+    d = dataset_named(ds)
+    frames, new_marks, ranges, coverage = [], {}, {}, {}
+    for pt in product_types:
+        history = d.concat(f for s in streams_of(ds) if s.source == "history" for f in result.of(s.name, pt))
+        pending = d.concat(f for s in streams_of(ds) if s.source == "pending" for f in result.of(s.name, pt))
+        frames += [history, pending]
+        new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending, key=d.key)
+        for spec in streams_of(ds):
+            window = result.ranges.get((spec.name, pt))
+            if window is not None:
+                coverage.setdefault(spec.name, {})[pt] = [list(window)]
+                if ds == "orders" and spec.source == "history":
+                    ranges[pt] = list(window)
+    df = d.concat(frames)
+    d.validate(df)
+    return {"rows": df.height, "marks": new_marks, "ranges": ranges, "coverage": coverage}, df
 
 
 def drop_stale_scans(storage: Storage, *, keep: str) -> None:
@@ -138,8 +184,8 @@ def drop_stale_scans(storage: Storage, *, keep: str) -> None:
     """
     staged: dict[str, dict[str, float]] = {}  # scan id -> its files -> when written
     for key, mtime in storage.modified_times("scan").items():
-        parts = key.split("/")  # scan/<scan id>/<product type>/<symbol>.parquet
-        if len(parts) == 4 and parts[1] != keep:
+        parts = key.split("/")  # scan/<scan id>/[<dataset>/]<product type>/<symbol>.parquet
+        if len(parts) >= 4 and parts[1] != keep:
             staged.setdefault(parts[1], {})[key] = mtime
     for files in staged.values():
         if time.time() - max(files.values()) > STAGED_SCAN_KEEP_S:
@@ -147,115 +193,177 @@ def drop_stale_scans(storage: Storage, *, keep: str) -> None:
                 storage.delete(key)
 
 
-def resumable_scan(storage: Storage, manifest: dict | None, applied: dict, account: str, product_types) -> bool:
-    """A committed scan, younger than a partition's max scan age, not applied yet, with every staged file."""
+def resumable_scan(storage: Storage, manifest: dict | None, applied: dict, account: str, product_types,
+                   datasets=("orders",)) -> bool:
+    """A committed scan of the same datasets, younger than a partition's max scan age, not applied yet, with
+    every staged file."""
     return bool(
         manifest
         and manifest.get("account") == account
         and manifest["scan_id"] != applied.get("scan_id")
         and time.time() - manifest["finished_at"] <= RESUME_SCAN_AGE_S
         and set(manifest["product_types"]) == set(product_types)
-        and len(storage.list(f"scan/{manifest['scan_id']}")) == len(manifest["symbols"])
+        and set(manifest.get("datasets", {"orders": None})) == set(datasets)
+        and len(storage.list(f"scan/{manifest['scan_id']}")) == manifest.get("staged_files", len(manifest["symbols"]))
     )
 
 
-def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame) -> dict:
-    """High-water marks of one product type after a scan: the newest cTime stored, and the oldest open order."""
+def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame, *, key: str = "orderId") -> dict:
+    """High-water marks of one product type after a scan: the newest cTime stored, and the rows open now."""
     ctimes = [int(c) for c in (history["cTime"].cast(pl.Int64).max(), pending["cTime"].cast(pl.Int64).max(),
                                previous.get("newest_ctime")) if c is not None]
     return {
         "newest_ctime": max(ctimes) if ctimes else None,
-        # pending is read in full every time, so these are the orders open right now
-        "open_orders": open_orders(pending),
+        # pending is read in full every time, so these are the rows open right now
+        "open_orders": open_orders(pending, key),
     }
 
 
-def open_orders(frame: pl.DataFrame) -> dict[str, int]:
-    """orderId -> cTime of open orders: the next read looks for those that have finished since."""
-    return dict(zip(frame["orderId"].to_list(), frame["cTime"].cast(pl.Int64).to_list(), strict=True))
+def open_orders(frame: pl.DataFrame, key: str = "orderId") -> dict[str, int]:
+    """id -> cTime of open rows: the next read looks for those that have finished since."""
+    return dict(zip(frame[key].to_list(), frame["cTime"].cast(pl.Int64).to_list(), strict=True))
 
 
 def commit_applied_scan(storage: Storage, manifest: dict | None) -> bool:
-    """Record the scan's marks as the start of the next one, once every symbol it read is stored.
+    """Record the scan's marks (and what it read completely) as the start of the next one, once every
+    symbol of every dataset it read is stored.
 
     Until then the next scan starts from the previous marks and re-reads this window, so a run that
     crashed between the scan and the partitions loses nothing.
     """
     if not manifest:
         return False
-    for key in manifest["symbols"]:
-        state = hs.read_partition_state(storage, key)
-        if state.get("scan_id") != manifest["scan_id"] and (state.get("last_read_ms") or 0) < manifest["server_now_ms"]:
-            return False
-    applied = {"scan_id": manifest["scan_id"], "account": manifest["account"], "marks": manifest["marks"]}
+    per_dataset = manifest.get("datasets") or {"orders": {"symbols": manifest["symbols"], "marks": manifest["marks"]}}
+    for ds, meta in per_dataset.items():
+        for key in meta["symbols"]:
+            state = hs.read_partition_state(storage, key, ds)
+            taken = state.get("scan_id") == manifest["scan_id"]
+            if not taken and (state.get("last_read_ms") or 0) < manifest["server_now_ms"]:
+                return False
+    previous = hs.read_json(storage, hs.SCAN_APPLIED) or {}
+    if previous.get("account") != manifest["account"]:
+        previous = {}
+    applied = {"scan_id": manifest["scan_id"], "account": manifest["account"], "marks": manifest["marks"],
+               "datasets": {}}
+    for ds, meta in per_dataset.items():
+        old = previous.get("datasets", {}).get(ds, {}).get("coverage", {})
+        coverage = {}
+        for stream, by_pt in {**old, **meta.get("coverage", {})}.items():
+            coverage[stream] = {pt: merge_intervals(old.get(stream, {}).get(pt, []) +
+                                                    meta.get("coverage", {}).get(stream, {}).get(pt, []))
+                                for pt in {*old.get(stream, {}), *by_pt}}
+        applied["datasets"][ds] = {"marks": meta["marks"], "coverage": coverage}
     hs.write_json(storage, hs.SCAN_APPLIED, applied)
     return True
 
 
-def account_fingerprint(client: BitgetClient) -> str:
+def account_fingerprint(client) -> str:
     """Tells accounts apart in stored state without storing the key itself."""
     return hashlib.sha256(client.credentials.api_key.encode()).hexdigest()[:16]
 
 
-def read_scan_rows(storage: Storage, manifest: dict, key: str) -> pl.DataFrame | None:
-    """The scan's orders of one partition (empty if it saw none), or None if its staged file is gone."""
-    symbol, pt = parse_partition_key(key)
-    if key not in manifest.get("symbols", {}):
-        return empty_frame()
-    return hs.read_parquet(storage, f"scan/{manifest['scan_id']}/{pt}/{symbol}.parquet")
+def read_scan_rows(storage: Storage, manifest: dict, key: str, dataset: str = "orders") -> pl.DataFrame | None:
+    """The scan's rows of one partition and dataset (empty if it saw none), or None if its staged file is gone."""
+    symbol, pt = hs.split_key(key)
+    symbols = manifest.get("datasets", {}).get(dataset, {}).get("symbols")
+    if symbols is None:
+        symbols = manifest.get("symbols", {}) if dataset == "orders" else {}
+    if key not in symbols:
+        return dataset_named(dataset).empty()
+    return hs.read_parquet(storage, hs.staged_key(manifest["scan_id"], pt, symbol, dataset))
 
 
 def refresh_start_ms(state: dict, retention_start_ms: int, open_now: set[str] | None = None) -> int:
     """Where a read (of one symbol, or a whole product type) must start to miss nothing since the last one.
 
-    A safety overlap behind the newest stored order catches orders that share its millisecond or were still
-    being written. Orders open at the last read may finish later but keep their old cTime: given the orders
+    A safety overlap behind the newest stored row catches rows that share its millisecond or were still
+    being written. Rows open at the last read may finish later but keep their old cTime: given the rows
     open now (`open_now`), the read reaches back to the oldest of those that have left the open list since;
-    without it, to the oldest order that was open.
+    without it, to the oldest row that was open. (State of earlier releases is migrated when it is read.)
     """
     if not state.get("newest_ctime"):
         return retention_start_ms
     marks = [int(state["newest_ctime"]) - SAFETY_OVERLAP_MS]
-    if "open_orders" in state:
-        marks += [int(c) for oid, c in state["open_orders"].items() if open_now is None or oid not in open_now]
-    elif state.get("oldest_open_ctime"):  # state written before the open orders themselves were kept
-        marks.append(int(state["oldest_open_ctime"]))
+    marks += [int(c) for oid, c in state.get("open_orders", {}).items() if open_now is None or oid not in open_now]
     return max(retention_start_ms, min(marks))
 
 
-def fetch_symbol(client: BitgetClient, key: str, state: dict) -> tuple[pl.DataFrame, int]:
-    """Read one symbol's orders directly (the path when no fresh account scan covers it)."""
-    symbol, pt = parse_partition_key(key)
+@dataclass
+class SymbolRead:
+    """One symbol's direct read: a frame per dataset, when it was read, and what each stream read completely."""
+
+    frames: dict[str, pl.DataFrame]
+    read_at_ms: int
+    coverage: dict[str, dict[str, list[list[int]]]] = field(default_factory=dict)  # dataset -> stream -> intervals
+
+
+def fetch_symbol(client, key: str, state: dict, datasets=None):
+    """Read one symbol directly (the path when no fresh account scan covers it), over the one shared client.
+
+    Without `datasets`: orders only, `state` is their partition state, returns (frame, read time).
+    With `datasets`: `state` maps dataset -> its partition state, returns a SymbolRead.
+    """
+    if datasets is None:
+        read = read_symbol(client, key, {"orders": state}, ("orders",))
+        return read.frames["orders"], read.read_at_ms
+    return read_symbol(client, key, state, check_datasets(datasets))
+
+
+def read_symbol(client, key: str, states: dict[str, dict], datasets) -> SymbolRead:
+    symbol, pt = hs.split_key(key)
     now_ms = client.server_time_ms()
-    pending = client.pending_orders(pt, symbol=symbol)
-    start = refresh_start_ms(state, now_ms - RETENTION_MS, {o["orderId"] for o in pending})
-    history = list(client.iter_history(pt, symbol=symbol, start_ms=start, end_ms=now_ms))
-    return concat([orders_frame(history, pt, "history"), orders_frame(pending, pt, "pending")]), now_ms
+    out = SymbolRead({}, now_ms)
+    for ds in datasets:
+        d, state = dataset_named(ds), hs.migrate_state(states.get(ds) or {})
+        frames, open_now = [], set()
+        for spec in (s for s in streams_of(ds) if s.source == "pending"):
+            for rows in paging.walk(client, spec, pt, symbol=symbol):
+                frames.append(stream_frame(spec, rows, pt))
+                open_now.update(str(r[spec.id_field]) for r in rows)
+        start = refresh_start_ms(state, now_ms - RETENTION_MS, open_now)
+        for spec in (s for s in streams_of(ds) if s.source == "history"):
+            for rows in paging.walk(client, spec, pt, symbol=symbol, start_ms=start, end_ms=now_ms):
+                frames.append(stream_frame(spec, rows, pt))
+            out.coverage.setdefault(ds, {})[spec.name] = [[start, now_ms]]
+        out.frames[ds] = d.concat(frames)
+    return out
 
 
-def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at_ms: int, scan_id: str | None) -> dict:
-    """Merge freshly read orders into the stored partition (latest uTime wins) and save it atomically."""
-    symbol, pt = parse_partition_key(key)
+def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at_ms: int, scan_id: str | None,
+                     dataset: str = "orders", coverage: dict[str, list[list[int]]] | None = None) -> dict:
+    """Merge freshly read rows into the stored partition of `dataset` (latest uTime wins) and save it atomically.
+
+    When the merge changes nothing the data file is not rewritten; the state (read time, scan, coverage) is.
+    """
+    d = dataset_named(dataset)
+    symbol, pt = hs.split_key(key)
     if fresh.height:
-        validate(fresh)
+        d.validate(fresh)
         foreign = fresh.filter(pl.col("symbol") != symbol)
         if foreign.height:
-            raise ValueError(f"partition {key}: the API returned orders of other symbols")
-    old = hs.read_partition(storage, key)
-    merged = merge([old, fresh])
+            raise ValueError(f"partition {key}: the API returned {dataset} of other symbols")
+    old = hs.read_partition(storage, key, dataset)
+    merged = d.merge([old, fresh])
+    changed = not merged.equals(old)
+    previous = hs.read_partition_state(storage, key, dataset)
     # Open means "last seen on the pending endpoint": history also holds partially_filled orders that ended.
-    open_rows = merged.filter(pl.col(SOURCE_COL) == "pending")
+    open_rows = merged.filter(pl.col(SOURCE_COL) == "pending") if SOURCE_COL in merged.columns else merged.clear()
     state = {
-        "orders": merged.height,
+        "orders" if dataset == "orders" else "rows": merged.height,
         "newest_ctime": merged["cTime"].cast(pl.Int64).max() if merged.height else None,
-        # merged is in (cTime, orderId) order: its last row is the high-water mark
-        "newest_order_id": merged["orderId"][-1] if merged.height else None,
-        "open_orders": open_orders(open_rows),
+        # merged is in (cTime, id) order: its last row is the high-water mark
+        "newest_order_id" if dataset == "orders" else "newest_id": merged[d.key][-1] if merged.height else None,
+        "open_orders": open_orders(open_rows, d.key),
         "last_read_ms": read_at_ms,
         "scan_id": scan_id,
     }
-    uri = hs.write_partition(storage, key, merged, state)
-    return {**state, "new_orders": merged.height - old.height, "read": fresh.height, "uri": uri}
+    covered = dict(previous.get("coverage", {}))
+    for stream, intervals in (coverage or {}).items():
+        covered[stream] = merge_intervals(covered.get(stream, []) + intervals)
+    if covered:
+        state["coverage"] = covered
+    uri = hs.write_partition(storage, key, merged if changed else None, state, dataset)
+    return {**state, "new_orders": merged.height - old.height, "read": fresh.height, "uri": uri, "written": changed}
 
 
 @dataclass(frozen=True)
@@ -267,34 +375,46 @@ class OutputSummary:
     partition_rows: int
     json_uri: str
     parquet_uri: str
+    csv_uri: str = ""
 
 
 def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: float) -> OutputSummary:
-    """Merge every partition, de-duplicate by orderId, sort by (cTime, orderId), write JSON and Parquet.
+    """orders.json/.parquet/.csv from every partition (see build_sorted_outputs)."""
+    return build_sorted_outputs(storage, keys, ("orders",), elapsed_seconds=elapsed_seconds)["orders"]
 
-    Both files are written completely in a staging folder, then published together: a failure while building
-    or uploading either leaves the previous pair exactly as it was.
+
+def build_sorted_outputs(storage: Storage, keys: list[str], datasets, *,
+                         elapsed_seconds: float) -> dict[str, OutputSummary]:
+    """Per dataset: merge every partition, de-duplicate by its key, sort by (cTime, key), write JSON, Parquet
+    and CSV. Every file of every dataset is written completely in one staging folder, then all are published
+    together: a failure while building or uploading any leaves the previous outputs exactly as they were.
     """
-    with ThreadPoolExecutor(IO_THREADS) as pool:
-        parts = list(pool.map(lambda k: hs.read_partition(storage, k), keys))
-    partition_rows = sum(p.height for p in parts)
-    df = merge(parts)
-    del parts  # the merged copy is all that is needed from here on
-    validate(df)
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    summaries, files = {}, {}
     with storage.staging_dir() as staging:
-        files = {hs.OUTPUT_PARQUET: staging / hs.OUTPUT_PARQUET, hs.OUTPUT_JSON: staging / hs.OUTPUT_JSON}
-        public_columns(df).write_parquet(files[hs.OUTPUT_PARQUET], compression="zstd")
-        with open(files[hs.OUTPUT_JSON], "wb") as out:
-            write_json_document(df, out, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
-        uris = storage.publish(files)
-    ctimes = df["cTime"].cast(pl.Int64) if df.height else None
-    return OutputSummary(
-        count=df.height,
-        symbols=df["symbol"].n_unique() if df.height else 0,
-        first_ctime=ctimes.min() if ctimes is not None else None,
-        last_ctime=ctimes.max() if ctimes is not None else None,
-        partition_rows=partition_rows,
-        json_uri=uris[hs.OUTPUT_JSON],
-        parquet_uri=uris[hs.OUTPUT_PARQUET],
-    )
+        for ds in ordered_datasets(datasets):
+            d = dataset_named(ds)
+            df, partition_rows = _merged(storage, d, keys)
+            files |= write_outputs(d, df, staging, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
+            ctimes = df["cTime"].cast(pl.Int64) if df.height else None
+            summaries[ds] = dict(
+                count=df.height,
+                symbols=df["symbol"].n_unique() if df.height else 0,
+                first_ctime=ctimes.min() if ctimes is not None else None,
+                last_ctime=ctimes.max() if ctimes is not None else None,
+                partition_rows=partition_rows,
+            )
+            del df, ctimes  # one dataset in memory at a time
+        uris = storage.publish({key: path for key, path in ((p.name, p) for p in files.values())})
+    return {ds: OutputSummary(**s, json_uri=uris[f"{ds}.json"], parquet_uri=uris[f"{ds}.parquet"],
+                              csv_uri=uris[f"{ds}.csv"]) for ds, s in summaries.items()}
+
+
+def _merged(storage: Storage, d: Dataset, keys: list[str]) -> tuple[pl.DataFrame, int]:
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        parts = list(pool.map(lambda k: hs.read_partition(storage, k, d.name), keys))
+    partition_rows = sum(p.height for p in parts)
+    df = d.merge(parts)
+    del parts  # the merged copy is all that is needed from here on
+    d.validate(df)
+    return df, partition_rows

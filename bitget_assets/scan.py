@@ -1,10 +1,11 @@
-"""Read every order of an account with the fewest requests the paging rules allow, several chains at once.
+"""Read whole streams with the fewest requests the paging rules allow, several paging chains at once.
 
-Bitget has no "symbols I traded" endpoint, so discovery must read orders-history without `symbol`
-per product type, and that read already returns every order: we keep it instead of reading twice.
-One paging chain is sequential (each page needs the previous `endId`), so to keep the rate budget
-busy the engine splits a chain's remaining time range between idle workers. Each split costs at most
-one partially filled page, and splits only happen while a worker would otherwise sit idle.
+Bitget has no "symbols I traded" endpoint, so discovery reads each stream without `symbol` per product type,
+and that read already returns every row: we keep it instead of reading twice. One paging chain is sequential
+(each page needs the previous cursor), so to keep the rate budget busy the scanner splits a chain's remaining
+time range between idle workers. Each split costs at most one partially filled page, and splits only happen
+while a worker would otherwise sit idle. Streams are data (bitget_assets.streams); pages are parsed by
+bitget_assets.paging, the same code the per-symbol direct read uses.
 """
 
 import threading
@@ -15,34 +16,55 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from bitget_assets.bitget.client import (
-    FALLBACK_SPANS_MS,
-    HISTORY_PATH,
-    PAGE_LIMIT,
-    PENDING_PATH,
-    BitgetClient,
-)
 from bitget_assets.bitget.errors import BitgetAPIError
-from bitget_assets.orders import orders_frame
+from bitget_assets.datasets import stream_frame
+from bitget_assets.paging import (
+    SpanMemory,
+    check_advances,
+    fallback_of,
+    fetch_page,
+    has_more,
+    is_span_error,
+    is_unsupported,
+    windows,
+)
+from bitget_assets.streams import StreamSpec
+
+__all__ = ["Chain", "ScanResult", "Scanner", "Task", "windows"]
 
 # A chain is only split when about this many pages remain on it, so splitting pays for itself.
 MIN_PAGES_TO_SPLIT = 3
 
 
+@dataclass(frozen=True)
+class Task:
+    """Read `spec` for `product_type` over [lower, upper] (ignored by unwindowed streams)."""
+
+    spec: StreamSpec
+    product_type: str
+    window: tuple[int, int] | None = None
+    key: str | None = None  # the result slot (default: the spec's name); a fallback keeps its primary's
+
+
 @dataclass
 class Chain:
-    """One paging walk: orders of `product_type` with cTime in [lower, upper] and orderId < cursor."""
+    """One paging walk: rows of `spec` and `product_type` with time in [lower, upper] and id below `cursor`."""
 
-    path: str
+    spec: StreamSpec
     product_type: str
     lower: int | None = None
     upper: int | None = None
     cursor: str | None = None
-    oldest_ms: int | None = None  # cTime of the oldest order this chain has read
+    slot: str = ""
+    oldest_ms: int | None = None  # time of the oldest row this chain has read
     pages: int = 0
 
+    @property
+    def path(self) -> str:
+        return self.spec.path
+
     def remaining_pages(self) -> float:
-        """Pages left if orders are spread evenly over time, judged from what was read so far."""
+        """Pages left if rows are spread evenly over time, judged from what was read so far."""
         if self.oldest_ms is None or self.upper is None or self.lower is None:
             return 0.0
         read_span = max(self.upper - self.oldest_ms, 1)
@@ -51,40 +73,37 @@ class Chain:
     def split(self) -> "Chain":
         """Hand the older half of the unread range to a new chain; this one keeps the newer half."""
         mid = self.lower + (self.oldest_ms - self.lower) // 2
-        older = Chain(self.path, self.product_type, self.lower, mid - 1)
+        older = Chain(self.spec, self.product_type, self.lower, mid - 1, slot=self.slot)
         self.lower = mid
         return older
+
+    def fresh(self, spec: StreamSpec, lower: int, upper: int) -> "Chain":
+        return Chain(spec, self.product_type, lower, upper, slot=self.slot)
 
 
 @dataclass
 class ScanResult:
-    # product type -> one frame per page: a page becomes columns as it arrives, while its chain waits for
+    # (slot, product type) -> one frame per page: a page becomes columns as it arrives, while its chain waits for
     # the rate budget, so no list of a million dicts (~2.5 KB each) builds up and nothing is left to convert.
-    history: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
-    pending: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
-    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # product type -> [start, end] read
+    frames: dict[tuple[str, str], list[pl.DataFrame]] = field(default_factory=dict)
+    # (slot, product type) -> [start, end] read completely (recorded once the whole scan has succeeded)
+    ranges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     chains: int = 0
     splits: int = 0
     seconds: float = 0.0
 
-
-def windows(lower: int, upper: int, span_ms: int) -> list[tuple[int, int]]:
-    """Adjacent inclusive windows of at most `span_ms`, newest first, covering [lower, upper]."""
-    out = []
-    while upper >= lower:
-        start = max(lower, upper - span_ms)
-        out.append((start, upper))
-        upper = start - 1
-    return out
+    def of(self, slot: str, product_type: str) -> list[pl.DataFrame]:
+        return self.frames.get((slot, product_type), [])
 
 
 class Scanner:
-    """A small work-stealing pool of paging chains over one client (and so one rate budget)."""
+    """A small work-stealing pool of paging chains over one client (and so its rate budgets)."""
 
-    def __init__(self, client: BitgetClient, concurrency: int = 4, on_page: Callable | None = None):
+    def __init__(self, client, concurrency: int = 4, on_page: Callable | None = None):
         self.client = client
         self.concurrency = max(1, concurrency)
-        self.on_page = on_page or (lambda chain, orders: None)
+        self.on_page = on_page or (lambda chain, rows: None)
+        self.spans = SpanMemory.of(client)
         self._queue: deque[Chain] = deque()
         self._cond = threading.Condition()
         self._busy = 0
@@ -92,17 +111,20 @@ class Scanner:
         self._error: BaseException | None = None
         self.result = ScanResult()
 
-    def scan(self, ranges: dict[str, tuple[int, int] | None], *, pending: bool = True) -> ScanResult:
-        """Per product type: finished orders with cTime in its [start, end] (none for None), and every open order
-        unless `pending` is False."""
+    def run(self, tasks: list[Task]) -> ScanResult:
+        """Every task's rows; raises the first error any chain met (nothing is then recorded as read)."""
         began = time.monotonic()
-        self.result = ScanResult(ranges={pt: r for pt, r in ranges.items() if r is not None})
-        for pt, window in ranges.items():
-            self.result.history[pt], self.result.pending[pt] = [], []
-            if pending:
-                self._queue.append(Chain(PENDING_PATH, pt))
-            for lower, upper in windows(*window, self.client.max_span_ms) if window else ():
-                self._queue.append(Chain(HISTORY_PATH, pt, lower, upper))
+        self.result = ScanResult()
+        for task in tasks:
+            slot = task.key or task.spec.name
+            self.result.frames.setdefault((slot, task.product_type), [])
+            if not task.spec.windowed:
+                self._queue.append(Chain(task.spec, task.product_type, slot=slot))
+                continue
+            if task.window is None:
+                continue
+            for lower, upper in windows(*task.window, self.spans.span(task.spec)):
+                self._queue.append(Chain(task.spec, task.product_type, lower, upper, slot=slot))
         self.result.chains = len(self._queue)
         if self._queue:
             # One request before the fan-out: its answer checks key, passphrase, signature and clock, so
@@ -116,6 +138,8 @@ class Scanner:
             w.join()
         if self._error is not None:
             raise self._error
+        self.result.ranges = {(t.key or t.spec.name, t.product_type): t.window for t in tasks
+                              if t.spec.windowed and t.window is not None}
         self.result.seconds = time.monotonic() - began
         return self.result
 
@@ -131,7 +155,7 @@ class Scanner:
             chain = self._queue.popleft()
             if self._wider_than_allowed(chain):
                 # Another chain has just learnt the server's shorter span: cut this one before sending it.
-                parts = self._windows_of(chain)
+                parts = self._windows_of(chain, chain.spec)
                 chain = parts[0]
                 self._queue.extendleft(reversed(parts[1:]))
             if self._idle and not self._queue and chain.remaining_pages() >= MIN_PAGES_TO_SPLIT:
@@ -147,7 +171,7 @@ class Scanner:
             follow_ups: list[Chain] = []
             try:
                 follow_ups = self._advance(chain)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller of scan()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller of run()
                 with self._cond:
                     self._error = self._error or exc
             with self._cond:
@@ -157,49 +181,43 @@ class Scanner:
 
     def _advance(self, chain: Chain) -> list[Chain]:
         """Fetch one page of `chain`; return the chains that carry on from it."""
+        spec = chain.spec
         try:
-            page = self.client.order_page(
-                chain.path,
-                chain.product_type,
-                start_ms=chain.lower,
-                end_ms=chain.upper,
-                id_less_than=chain.cursor,
-            )
+            page = fetch_page(self.client, spec, chain.product_type, start_ms=chain.lower, end_ms=chain.upper,
+                              cursor=chain.cursor)
         except BitgetAPIError as exc:
-            if exc.code == "40705" and chain.path == HISTORY_PATH and chain.cursor is None:
-                return self._narrow(chain)
+            if spec.windowed and chain.cursor is None:
+                fallback = fallback_of(spec)
+                if fallback and (is_span_error(exc) or is_unsupported(exc)):
+                    with self._cond:
+                        return self._windows_of(chain, fallback)
+                if is_span_error(exc):
+                    return self._narrow(chain, exc)
             raise
-        history = chain.path == HISTORY_PATH
-        frame = orders_frame(page.orders, chain.product_type, "history" if history else "pending")
-        sink = self.result.history if history else self.result.pending
+        check_advances(spec, chain.cursor, page)
+        frame = stream_frame(spec, page.rows, chain.product_type)
         with self._cond:
-            sink[chain.product_type].append(frame)
-        self.on_page(chain, page.orders)
-        if len(page.orders) < PAGE_LIMIT or not page.end_id:
+            self.result.frames[(chain.slot, chain.product_type)].append(frame)
+        self.on_page(chain, page.rows)
+        if not has_more(spec, page):
             return []
         chain.pages += 1
-        chain.cursor = page.end_id
-        chain.oldest_ms = int(page.orders[-1]["cTime"])
+        chain.cursor = page.cursor
+        chain.oldest_ms = int(page.rows[-1][spec.time_field])
         return [chain]
 
-    def _narrow(self, chain: Chain) -> list[Chain]:
+    def _narrow(self, chain: Chain, exc: BitgetAPIError) -> list[Chain]:
         """The server allows a shorter span than we asked for: cut this range into windows it accepts."""
         with self._cond:
-            shorter = [s for s in FALLBACK_SPANS_MS if s < chain.upper - chain.lower]
-            if not shorter:
-                raise BitgetAPIError("40705", "span rejected even at one day", HISTORY_PATH)
-            self.client.max_span_ms = min(self.client.max_span_ms, shorter[0])
-            return self._windows_of(chain)
+            if self.spans.shrink(chain.spec, chain.upper - chain.lower) is None:
+                raise exc
+            return self._windows_of(chain, chain.spec)
 
     def _wider_than_allowed(self, chain: Chain) -> bool:
-        return (
-            chain.path == HISTORY_PATH
-            and chain.cursor is None
-            and chain.upper - chain.lower > self.client.max_span_ms
-        )
+        return chain.spec.windowed and chain.cursor is None and chain.upper - chain.lower > self.spans.span(chain.spec)
 
-    def _windows_of(self, chain: Chain) -> list[Chain]:
-        """`chain`'s range as fresh chains no wider than the span the server accepts (caller holds the lock)."""
-        parts = windows(chain.lower, chain.upper, self.client.max_span_ms)
+    def _windows_of(self, chain: Chain, spec: StreamSpec) -> list[Chain]:
+        """`chain`'s range as fresh chains of `spec` no wider than its accepted span (caller holds the lock)."""
+        parts = windows(chain.lower, chain.upper, self.spans.span(spec))
         self.result.chains += len(parts) - 1
-        return [Chain(HISTORY_PATH, chain.product_type, lo, hi) for lo, hi in parts]
+        return [chain.fresh(spec, lo, hi) for lo, hi in parts]

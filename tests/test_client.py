@@ -4,11 +4,14 @@ import time
 
 import pytest
 
+from bitget_assets import paging
 from bitget_assets.bitget import BitgetAuthError, BitgetParameterError, Credentials
 from bitget_assets.extraction import read_scan_rows, scan_account
+from bitget_assets.paging import SpanMemory, fetch_page, walk
 from bitget_assets.partitions import partition_key
 from bitget_assets.simulator import AccountSpec, FaultConfig, Simulator, SimulatorConfig
 from bitget_assets.storage import LocalStorage
+from bitget_assets.streams import ORDERS_HISTORY, ORDERS_PENDING
 from tests.simhelpers import DAY_MS, HISTORY, NOW_MS, client_for, extract_ids, requests_to, truth_ids
 
 ALL = ("USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES")
@@ -43,10 +46,12 @@ def test_empty_product_type_costs_one_request(paging_sim):
 
 def test_orders_older_than_retention_are_never_returned(paging_sim):
     client = client_for(paging_sim, "n250")
-    got = list(client.iter_history("USDT-FUTURES", start_ms=NOW_MS - 90 * DAY_MS, end_ms=NOW_MS))
+    got = [o for rows in walk(client, ORDERS_HISTORY, "USDT-FUTURES", start_ms=NOW_MS - 90 * DAY_MS, end_ms=NOW_MS)
+           for o in rows]
+    assert {o["orderId"] for o in got} == truth_ids(paging_sim, "n250") and len(got) == 250
     assert all(int(o["cTime"]) >= NOW_MS - 90 * DAY_MS for o in got)
     with pytest.raises(BitgetParameterError, match="40704"):
-        next(client.iter_history("USDT-FUTURES", start_ms=NOW_MS - 100 * DAY_MS, end_ms=NOW_MS - 95 * DAY_MS))
+        next(walk(client, ORDERS_HISTORY, "USDT-FUTURES", start_ms=NOW_MS - 100 * DAY_MS, end_ms=NOW_MS - 95 * DAY_MS))
 
 
 def seven_day_windows():
@@ -59,7 +64,7 @@ def seven_day_windows():
     return out
 
 
-def test_ctime_ties_across_a_page_boundary_and_window_edges():
+def test_ctime_ties_across_a_page_boundary_and_window_edges(monkeypatch):
     spec = one_symbol(150, name="ties")
     with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True, max_span_days=7)) as sim:
         (symbol,) = {o["symbol"] for o in sim.truth("ties")}
@@ -81,25 +86,25 @@ def test_ctime_ties_across_a_page_boundary_and_window_edges():
         assert not {o["orderId"] for o in edge if int(o["cTime"]) < retention_start} & truth
 
         client = client_for(sim, "ties")
-        pages = []  # every page the client's own paging fetched: (path, window and cursor, Page)
-        fetch = client.order_page
+        pages = []  # every page the engine's own paging fetched: (path, window and cursor, Page)
+        fetch = paging.fetch_page
 
-        def recording_order_page(path, product_type, **kw):
-            page = fetch(path, product_type, **kw)
-            pages.append((path, kw, page))
+        def recording_fetch_page(client_, spec, product_type, **kw):
+            page = fetch(client_, spec, product_type, **kw)
+            pages.append((spec.path, kw, page))
             return page
 
-        client.order_page = recording_order_page
+        monkeypatch.setattr(paging, "fetch_page", recording_fetch_page)
         ids = extract_ids(client, ["USDT-FUTURES"], NOW_MS)
         log = requests_to(sim, HISTORY)
 
-    assert client.max_span_ms == 7 * DAY_MS  # learned from 40705
+    assert SpanMemory.of(client).span(ORDERS_HISTORY) == 7 * DAY_MS  # learned from 40705
     # The tie group straddles the boundary between page 1 and page 2 of the newest window.
     newest = [(kw, page) for path, kw, page in pages if path == HISTORY and kw["end_ms"] == NOW_MS]
     assert len(newest) >= 2, "the newest window had a single page: no page boundary to straddle"
     (kw1, page1), (kw2, page2) = newest[:2]
-    assert len(page1.orders) == 100 and kw1["id_less_than"] is None
-    assert kw2["id_less_than"] == page1.end_id == page1.orders[-1]["orderId"]
+    assert len(page1.orders) == 100 and kw1["cursor"] is None
+    assert kw2["cursor"] == page1.end_id == page1.orders[-1]["orderId"]
     assert page1.orders[-1]["cTime"] == page2.orders[0]["cTime"] == str(tie_t)
     on_page = [sum(o["cTime"] == str(tie_t) for o in p.orders) for p in (page1, page2)]
     assert on_page == [10, 10]
@@ -184,14 +189,14 @@ def test_retries_are_bounded_for_broken_answers_and_in_time_for_429s():
                                            faults=FaultConfig(error_5xx=1.0))) as sim:
         client = client_for(sim, max_attempts=5, max_backoff_s=0.01)
         with pytest.raises(Exception, match="HTTP 50[23]"):
-            client.pending_orders("USDT-FUTURES")
+            list(walk(client, ORDERS_PENDING, "USDT-FUTURES"))
         assert len(requests_to(sim)) == 5
     with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True,
                                            faults=FaultConfig(burst_429=1.0))) as sim:
         client = client_for(sim, max_attempts=5, max_backoff_s=0.05, rate_limited_patience_s=1.0)
         began = time.monotonic()
         with pytest.raises(Exception, match="Too Many Requests"):
-            client.pending_orders("USDT-FUTURES")
+            list(walk(client, ORDERS_PENDING, "USDT-FUTURES"))
         assert 1.0 <= time.monotonic() - began < 10
         assert len(requests_to(sim)) > 5  # 429s did not count against the 5 attempts
 
@@ -219,7 +224,7 @@ def test_wrong_credentials_fail_fast_with_their_code_and_no_secret(auth_sim, cha
                           ThreadLimiter(50))
     before = len(requests_to(auth_sim, HISTORY))
     with pytest.raises(BitgetAuthError) as err:
-        client.history_page("USDT-FUTURES")
+        fetch_page(client, ORDERS_HISTORY, "USDT-FUTURES")
     assert err.value.code == code and f"({code})" in str(err.value)
     assert len(requests_to(auth_sim, HISTORY)) - before == 1  # not retried
     for secret in (c["api_secret"], c["passphrase"]):
@@ -230,7 +235,7 @@ def test_stale_clock_is_refused_with_40008(auth_sim):
     client = client_for(auth_sim)
     client.clock = lambda: time.time() - 120
     with pytest.raises(BitgetAuthError, match="40008"):
-        client.history_page("USDT-FUTURES")
+        fetch_page(client, ORDERS_HISTORY, "USDT-FUTURES")
     assert client.stats.requests == 1
 
 
@@ -245,18 +250,15 @@ def test_stale_clock_is_refused_with_40008(auth_sim):
 def test_parameter_errors_are_typed_and_not_retried(auth_sim, kwargs, code):
     client = client_for(auth_sim)
     with pytest.raises(BitgetParameterError) as err:
-        client.history_page("USDT-FUTURES", **kwargs)
+        fetch_page(client, ORDERS_HISTORY, "USDT-FUTURES", **kwargs)
     assert err.value.code == code
     assert client.stats.requests == 1
 
 
 def test_unknown_product_type_is_40034(auth_sim):
     with pytest.raises(BitgetParameterError, match="40034"):
-        client_for(auth_sim).history_page("BOGUS-FUTURES")
+        fetch_page(client_for(auth_sim), ORDERS_HISTORY, "BOGUS-FUTURES")
 
 
-def test_contracts_and_server_time(auth_sim):
-    client = client_for(auth_sim)
-    assert client.server_time_ms() == NOW_MS
-    symbols = {c["symbol"] for c in client.contracts("USDT-FUTURES")}
-    assert {o["symbol"] for o in auth_sim.truth("demo")} <= symbols
+def test_server_time(auth_sim):
+    assert client_for(auth_sim).server_time_ms() == NOW_MS

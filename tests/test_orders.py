@@ -8,10 +8,15 @@ from bitget_assets.orders import (
     merge,
     orders_frame,
     public_columns,
-    to_json_document,
     validate,
     write_json_document,
 )
+
+
+def to_json_document(df, **kw) -> bytes:
+    buf = io.BytesIO()
+    write_json_document(df, buf, **kw)
+    return buf.getvalue()
 
 
 def order(oid, ctime, utime=None, **extra):
@@ -68,7 +73,7 @@ def test_json_document_written_in_slices_is_one_valid_document():
         doc = json.loads(buf.getvalue())
         assert [o["clientOid"] for o in doc["orders"]] == [o["clientOid"] for o in tricky], slice_rows
         assert doc["count"] == 7
-    assert buf.getvalue() == to_json_document(df, generated_at="g", elapsed_seconds=0)
+    assert buf.getvalue() == to_json_document(df, generated_at="g", elapsed_seconds=0, slice_rows=50_000)
 
 
 def test_merge_keeps_the_latest_utime_and_the_later_frame_on_ties():

@@ -163,7 +163,9 @@ def test_a_writer_dying_between_the_two_renames_leaves_the_pair_for_the_next_run
 
     # Dying before the commit point (while writing orders.json) leaves the previous pair untouched.
     hs.write_partition(store, key, orders(5), {})
-    monkeypatch.setattr(extraction, "write_json_document", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    from bitget_assets import orders as table
+
+    monkeypatch.setattr(table, "write_json_document", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)
     with pytest.raises(KeyboardInterrupt):
         extraction.build_sorted_orders(store, [key], elapsed_seconds=1.0)
