@@ -15,7 +15,8 @@ from .merge import (
     outside_partitions,
     overlap_disagreements,
 )
-from .parse import PROVENANCE_COL, parse_export, product_type
+from .parse import PROVENANCE_COL, parse_export
+from .rows import product_type
 
 __all__ = ["ExportFileError", "MissingTimeZoneError", "NotAnOrderExportError", "FILLS", "ORDER_HISTORY",
            "POSITIONS", "TRANSACTIONS", "kind_of", "Disagreement", "describe", "duplicate_order_ids",
