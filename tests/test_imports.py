@@ -17,6 +17,7 @@ from bitget_assets.imports import (
     outside_partitions,
     overlap_disagreements,
     parse_export,
+    parse_exports,
 )
 from bitget_assets.orders import concat, merge, orders_frame
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig, generate_account
@@ -91,7 +92,7 @@ def test_no_time_zone_is_refused_with_where_to_find_it():
     for tz in (None, "", "UTC+8"):
         with pytest.raises(MissingTimeZoneError) as e:
             parse_export(FIXTURES / "order-history-2026.csv", tz=tz)
-        assert "settings" in str(e.value) and "Europe/Berlin" in str(e.value)
+        assert "time-zone setting in your Bitget preferences" in str(e.value) and "Europe/Berlin" in str(e.value)
         assert e.value.file == "order-history-2026.csv"
 
 
@@ -128,6 +129,23 @@ def test_excel_and_non_utf8_files_are_refused():
         parse_export(GOOD.replace(b"Open long", b"Open l\xf6ng"), file_name="latin1.csv", tz=TZ)
     with pytest.raises(ExportFileError, match="a header line"):
         parse_export(b"", file_name="empty.csv", tz=TZ)
+
+
+def test_a_row_repeated_with_equal_values_is_kept_once():
+    line = GOOD.split(b"\r\n")[2]
+    df = parse_export(GOOD + line + b"\r\n", file_name="twice.csv", tz=TZ)
+    assert df.equals(parse_export(GOOD, file_name="twice.csv", tz=TZ))
+
+
+def test_merging_into_an_empty_api_frame_keeps_the_exports_once():
+    df = parse_exports([FIXTURES / "order-history-2026.csv", FIXTURES / "order-history-semicolon.csv",
+                        FIXTURES / "order-history-2026.csv"], tz=TZ)
+    merged = merge_sources(pl.DataFrame(), df)
+    assert merged["orderId"].to_list() == ["1232876543210987654", "1240000000000000001", "1240000000000000002",
+                                           "1258111688231755776", "1258113040865390595"]  # chronological
+    assert merged["source"].to_list() == ["export:order-history-2026.csv", "export:order-history-semicolon.csv",
+                                          "export:order-history-semicolon.csv", "export:order-history-2026.csv",
+                                          "export:order-history-2026.csv"]
 
 
 def test_an_hour_that_occurs_twice_is_read_as_its_first_occurrence():

@@ -15,10 +15,10 @@ from .merge import (
     outside_partitions,
     overlap_disagreements,
 )
-from .parse import PROVENANCE_COL, parse_export
+from .parse import PROVENANCE_COL, parse_export, parse_exports
 from .rows import product_type
 
 __all__ = ["ExportFileError", "MissingTimeZoneError", "NotAnOrderExportError", "FILLS", "ORDER_HISTORY",
            "POSITIONS", "TRANSACTIONS", "kind_of", "Disagreement", "describe", "duplicate_order_ids",
            "merge_sources", "outside_partitions", "overlap_disagreements", "PROVENANCE_COL", "parse_export",
-           "product_type"]
+           "parse_exports", "product_type"]

@@ -19,9 +19,9 @@ class NotAnOrderExportError(ExportFileError):
 
 TIME_ZONE_HELP = (
     "the time zone Bitget showed dates in when the file was made: export dates carry no zone. Bitget's website "
-    "writes them in the display time zone of your account (the time-zone choice in the website's "
-    "settings/preferences, reached from the profile menu; on the app under Settings); if you never changed it, "
-    "it is usually the zone of the computer or phone you exported from. Pass it as an IANA name, e.g. "
+    "writes them in your account's display time zone: look for the time-zone setting in your Bitget "
+    "preferences (profile menu, Settings/Preferences); if you never changed it, it is usually the zone of the "
+    "computer or phone you exported from. Pass it as an IANA name, e.g. "
     "Europe/Berlin (a fixed offset such as UTC+8 gets daylight saving wrong)"
 )
 

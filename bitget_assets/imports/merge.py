@@ -19,7 +19,8 @@ from .parse import PROVENANCE_COL
 
 def merge_sources(api: pl.DataFrame, imported: pl.DataFrame) -> pl.DataFrame:
     """API rows (marked `source` = `api`) plus the imported orders the API does not have, chronologically."""
-    api = api.with_columns(pl.lit("api").alias(PROVENANCE_COL))
+    if api.width:  # a frame with no columns would grow a row from the literal
+        api = api.with_columns(pl.lit("api").alias(PROVENANCE_COL))
     if imported.is_empty():
         return sort_chronologically(api) if api.height else api
     extra = imported.unique(subset=["orderId"], keep="first", maintain_order=True)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from ..orders import SOURCE_COL
+from ..orders import SOURCE_COL, concat
 from .errors import ExportFileError, MissingTimeZoneError
 from .kinds import kind_of, order_columns
 from .rows import order_rows
@@ -77,6 +77,12 @@ def parse_export(source: str | Path | bytes, *, tz: str | None, file_name: str |
     df = df.with_columns(_ctime_ms(df, zone, name, tz)).drop("_date", "_line")
     return df.with_columns(pl.lit("").alias("uTime"), pl.lit(f"export:{name}").alias(PROVENANCE_COL),
                            pl.lit(EXPORT_SOURCE).alias(SOURCE_COL))
+
+
+def parse_exports(sources, *, tz: str | None) -> pl.DataFrame:
+    """Several exports stacked in the order given (merge_sources keeps the first copy of an order, so pass the
+    files in the order they were imported). Any bad file raises before anything is returned."""
+    return concat(parse_export(s, tz=tz) for s in sources)
 
 
 def _zone(tz: str | None, name: str) -> ZoneInfo:
