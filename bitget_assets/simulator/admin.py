@@ -56,8 +56,32 @@ class AdminClient:
         body = {"account": account, "order_ids": order_ids, "status": status}
         return self._req("POST", "close-open", json=body)["closed"]
 
-    def truth(self, account: str, shape: str = "v2") -> list[dict]:
-        return self._req("GET", "truth", params={"account": account, "shape": shape})["orders"]
+    def truth(self, account: str, shape: str = "v2", dataset: str = "orders",
+              include_expired: bool = False) -> list[dict]:
+        """Rows of `dataset` (orders, plan_orders, fills) the API can return now, sorted by (cTime, id);
+        `include_expired`: every row ever created."""
+        params = {"account": account, "shape": shape, "dataset": dataset, "all": "1" if include_expired else ""}
+        return self._req("GET", "truth", params=params)[dataset]
+
+    # plan orders and fills (activity_admin.py)
+    def add_plans(self, account: str, plans: list[dict] | None = None, generate: int = 0,
+                  symbols: list[str] | None = None) -> list[dict]:
+        body = {"account": account, "plans": plans, "generate": generate, "symbols": symbols}
+        return self._req("POST", "plans", json=body)["created"]
+
+    def trigger_plan(self, account: str, plan_id: str | int) -> dict:
+        """{"plan": ..., "order": ..., "fills": [...]}"""
+        return self._req("POST", "plan-trigger", json={"account": account, "plan_id": str(plan_id)})
+
+    def cancel_plans(self, account: str, plan_ids: list | None = None, status: str = "cancelled") -> list[dict]:
+        body = {"account": account, "plan_ids": plan_ids, "status": status}
+        return self._req("POST", "plan-cancel", json=body)["plans"]
+
+    def add_fills(self, account: str, order_id: str | int, base_volume: str | None = None, count: int = 1,
+                  ctime: int | None = None) -> list[dict]:
+        body = {"account": account, "order_id": str(order_id), "base_volume": base_volume, "count": count,
+                "ctime": ctime}
+        return self._req("POST", "fills", json=body)["fills"]
 
     # account mode (classic / unified, upgrading / switching while a switch lasts)
     def account_mode(self, account: str) -> dict:

@@ -253,7 +253,7 @@ def _activity_page(ex: Exchange, kind: str, account: Account, q: Mapping[str, st
                                         f"{span_days:g} days")
             raise ApiError("40705", f"The start and end time cannot exceed {span_days:g} days")
     if kind == "plan_pending":
-        lower, upper = start or 0, 2**40 if end is None else end
+        lower, upper = start or 0, 2**42 if end is None else end  # no window (2**42 ms: year 2109)
     else:
         upper = end_or_now
         lower = max(start if start is not None else upper - span, cut)

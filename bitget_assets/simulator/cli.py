@@ -13,7 +13,7 @@ from .accounts import AccountSpec
 from .config import EMPTY_STYLES, SimulatorConfig
 from .faults import FaultConfig
 from .server import Simulator
-from .store import truth_blobs_for
+from .store import DATASETS, truth_blobs_for
 
 EXPORT_HELP = "write the account's full history as Bitget's futures order-history export files (one per product type)"
 
@@ -31,6 +31,10 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tail-max", type=int, default=5)
     g.add_argument("--product-types", default="USDT-FUTURES,COIN-FUTURES,USDC-FUTURES")
     g.add_argument("--retention-days", type=int, default=90)
+    g.add_argument("--no-exotic-symbols", dest="exotic_symbols", action="store_false",
+                   help="no 龙虾USDT / $DEGENUSDT among the symbols (they appear from 20 symbols on)")
+    g.add_argument("--plan-fraction", type=float, default=0.12, help="history plan orders per order")
+    g.add_argument("--open-plans", type=int, default=None, help="live plan orders")
 
 
 def _spec(a: argparse.Namespace) -> AccountSpec:
@@ -38,7 +42,8 @@ def _spec(a: argparse.Namespace) -> AccountSpec:
                        history_days=a.history_days, expired_fraction=a.expired_fraction,
                        open_orders=a.open_orders, tail_max=a.tail_max,
                        product_types=tuple(t.strip() for t in a.product_types.split(",") if t.strip()),
-                       retention_days=a.retention_days)
+                       retention_days=a.retention_days, exotic_symbols=a.exotic_symbols,
+                       plan_fraction=a.plan_fraction, open_plans=a.open_plans)
 
 
 def _latency(text: str) -> tuple[float, float] | None:
@@ -72,8 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timestamp-tolerance", type=float, default=30)
     s.add_argument("--empty-style", choices=EMPTY_STYLES, default="mixed")
     _add_2026_args(s)
-    t = sub.add_parser("truth", help="print the ground truth as JSONL sorted by (cTime, orderId)")
+    t = sub.add_parser("truth", help="print the ground truth as JSONL sorted by (cTime, orderId | tradeId)")
     _add_spec_args(t)
+    t.add_argument("--dataset", choices=DATASETS, default="orders", help="rows to print (default orders)")
+    t.add_argument("--all", action="store_true", help="every row ever created, expired ones included")
     e = sub.add_parser("export", help=EXPORT_HELP)
     _add_spec_args(e)
     e.add_argument("--tz", required=True, help="IANA zone the dates are written in, e.g. Europe/Berlin")
@@ -141,7 +148,7 @@ def _serve(a: argparse.Namespace) -> int:
 
 def _truth(a: argparse.Namespace) -> int:
     out = sys.stdout.buffer
-    for blob in truth_blobs_for(_spec(a), a.retention_days):
+    for blob in truth_blobs_for(_spec(a), a.retention_days, a.dataset, a.all):
         out.write(blob + b"\n")
     out.flush()
     return 0

@@ -1,9 +1,12 @@
 import dataclasses
 import json
 import math
+import time
+import urllib.parse
 from collections import Counter, defaultdict
 
 import pytest
+import requests
 
 from bitget_assets.simulator import AccountSpec, generate_account, truth_for
 from bitget_assets.simulator.accounts import DAY_MS
@@ -12,6 +15,7 @@ from bitget_assets.simulator.store import OrderStore
 from bitget_assets.simulator.symbols import contract
 
 from .conftest import DEMO, NOW
+from .helpers import HISTORY, signature
 
 RET = 90 * DAY_MS
 
@@ -190,3 +194,53 @@ def test_batch_ties_and_page_boundaries(demo):
 def test_truth_for_matches_generation(demo):
     account, store, _ = demo
     assert truth_for(DEMO) == store.truth(account.now_ms, RET)
+
+
+EXOTIC = ("龙虾USDT", "$DEGENUSDT")
+
+
+def test_exotic_symbols_trade_and_are_listed(demo):
+    account, store, orders = demo
+    traded = {s.name: s for s in account.symbols}
+    assert set(EXOTIC) <= set(traded)
+    assert all(traded[n].product_type == "USDT-FUTURES" for n in EXOTIC)
+    assert set(EXOTIC) <= {i.name for i in account.contracts["USDT-FUTURES"]}
+    for name in EXOTIC:
+        mine = [o for o in store.truth(account.now_ms, RET) if o["symbol"] == name]
+        assert mine and all(render_order(o) == account.blobs[store.position_of(int(o["orderId"]))] for o in mine)
+    assert "龙虾USDT".encode() in b"".join(account.blobs)  # raw UTF-8, as json.dumps(ensure_ascii=False)
+
+
+def test_exotic_symbols_only_change_their_own_orders():
+    plain = generate_account(dataclasses.replace(DEMO, exotic_symbols=False))
+    exotic = generate_account(DEMO)
+    assert not set(EXOTIC) & {s.name for s in plain.symbols}
+    assert len(plain.blobs) == len(exotic.blobs) and plain.oids == exotic.oids
+    renamed = {i for i, s in enumerate(exotic.symbols) if s.name in EXOTIC}
+    differ = [p for p in range(len(plain.blobs)) if plain.blobs[p] != exotic.blobs[p]]
+    assert differ and all(exotic.sym_idx[p] in renamed for p in differ)
+    few = generate_account(AccountSpec(name="f", orders=500, symbols=19, now_ms=NOW))
+    assert not set(EXOTIC) & {s.name for s in few.symbols}
+
+
+def test_exotic_symbols_are_served_by_symbol(sim, creds):
+    for name in EXOTIC:
+        expected = sorted((o for o in sim.truth("demo") if o["symbol"] == name and o["status"] != "live"),
+                          key=lambda o: int(o["orderId"]), reverse=True)
+        raw = f"productType=USDT-FUTURES&symbol={name}"
+        sent = f"productType=USDT-FUTURES&symbol={urllib.parse.quote(name, safe='')}"
+        ts = str(int(time.time() * 1000))
+        headers = {"ACCESS-KEY": creds["api_key"], "ACCESS-TIMESTAMP": ts, "ACCESS-PASSPHRASE": creds["passphrase"],
+                   "ACCESS-SIGN": signature(creds["api_secret"], ts, "GET", HISTORY, raw)}
+        # Signed over the decoded query, sent percent-encoded (as Bitget checks it: docs/api-notes.md).
+        r = requests.get(f"{sim.base_url}{HISTORY}?{sent}", headers=headers, timeout=10)
+        assert r.json()["code"] == "00000", r.text
+        got = [o for o in r.json()["data"]["entrustedList"] or [] if o["status"] != "live"]
+        assert got == expected[:100] and got
+
+
+def test_relabelled_position_tpsl_orders(demo):
+    account, _, orders = demo
+    sources = {o["orderSource"] for p, o in enumerate(orders) if p in set(account.relabelled)}
+    assert sources == {"pos_profit_market", "pos_loss_market"}
+    assert all(float(orders[p]["baseVolume"]) > 0 for p in account.relabelled)
