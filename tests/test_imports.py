@@ -137,6 +137,11 @@ def test_a_row_repeated_with_equal_values_is_kept_once():
     assert df.equals(parse_export(GOOD, file_name="twice.csv", tz=TZ))
 
 
+def test_a_header_only_file_imports_no_orders():
+    df = parse_export(GOOD.split(b"\r\n")[0] + b"\r\n", file_name="none.csv", tz=TZ)
+    assert df.height == 0 and {"orderId", "cTime", "symbol", "source", "_productType"} <= set(df.columns)
+
+
 def test_merging_into_an_empty_api_frame_keeps_the_exports_once():
     df = parse_exports([FIXTURES / "order-history-2026.csv", FIXTURES / "order-history-semicolon.csv",
                         FIXTURES / "order-history-2026.csv"], tz=TZ)
