@@ -37,6 +37,7 @@ from .ratelimit import SlidingWindowLimiter, max_in_window
 from .reqlog import RequestLog
 from .store import OrderStore
 from .v3 import V3Orders, v3_truth
+from .v3activity import v3_activity_truth
 
 ROUTES = {  # path -> (endpoint kind, signed)
     "/api/v2/public/time": ("time", False),
@@ -165,6 +166,9 @@ class Simulator(ActivityAdmin):  # plan-order and fill mutations: activity_admin
     def _truth_blobs(self, name: str, shape: str = "v2", dataset: str = "orders",
                      include_expired: bool = False) -> list[bytes]:
         store = self.stores[name]
+        if shape == "v3" and dataset != "orders":  # plan orders / fills as the v3 endpoints show them
+            cut = None if include_expired else self.clock.now_ms() - self._retention_ms()
+            return v3_activity_truth(store, dataset, cut)
         if dataset != "orders" or include_expired:  # plan_orders, fills; or everything ever created
             return store.truth_blobs(self.clock.now_ms(), self._retention_ms(), dataset, include_expired)
         positions = store.truth_positions(self.clock.now_ms(), self._retention_ms())

@@ -44,7 +44,7 @@ class V3Orders:
         self.exchange = exchange
         self._empty_rng = random.Random(f"{exchange.config.seed}:v3empty")
 
-    def _categories(self, q: Mapping[str, str], required: bool) -> list[str]:
+    def categories(self, q: Mapping[str, str], required: bool) -> list[str]:
         category = q.get("category") or None
         if category is None:
             if required:
@@ -63,11 +63,12 @@ class V3Orders:
             raise ApiError("40034", "Parameter symbol does not exist")
         return symbol, holding
 
-    def _window(self, q: Mapping[str, str], pending: bool) -> tuple[int, int]:
+    def window(self, q: Mapping[str, str], pending: bool, span_days: float | None = None) -> tuple[int, int]:
         start, end = _number(q, "startTime"), _number(q, "endTime")
         cfg = self.exchange.config
         now = self.exchange.clock.now_ms()
-        span, cut = int(cfg.v3_max_span_days * DAY_MS), now - int(cfg.retention_days * DAY_MS)
+        span_days = cfg.v3_max_span_days if span_days is None else span_days
+        span, cut = int(span_days * DAY_MS), now - int(cfg.retention_days * DAY_MS)
         end_or_now = now if end is None else end
         if start is not None:
             if start > end_or_now:
@@ -76,21 +77,21 @@ class V3Orders:
                 raise ApiError("40704", "Only supports querying data within the last three months")
             if end_or_now - start > span + (GRACE_MS if end is None else 0):
                 raise ApiError("00001", "startTime and endTime interval cannot be greater than "
-                                        f"{cfg.v3_max_span_days:g} days")
+                                        f"{span_days:g} days")
         if pending:
             return start or 0, 2**62 if end is None else end
         return max(start if start is not None else end_or_now - span, cut), end_or_now
 
     def orders_page(self, account: Account, q: Mapping[str, str], pending: bool) -> bytes:
         """One page of `history-orders` (pending=False) or `unfilled-orders` (pending=True)."""
-        categories = self._categories(q, required=not pending)
+        categories = self.categories(q, required=not pending)
         symbol, categories = self._symbol(q, categories)
         raw_limit = q.get("limit")
         limit = 100 if raw_limit in (None, "") else _number(q, "limit")
         if limit is not None and not 1 <= limit <= 100:
             raise ApiError("40017", "Parameter verification failed limit")
         cursor = _number(q, "cursor")
-        lower, upper = self._window(q, pending)
+        lower, upper = self.window(q, pending)
         store = self.exchange.stores[account.name]
         hits = []
         for category in categories:
@@ -100,11 +101,11 @@ class V3Orders:
         page = heapq.nlargest(limit, hits)
         now = self.exchange.clock.now_ms()
         if not page:
-            return ok_body(self._empty(), now)
+            return ok_body(self.empty(), now)
         items = b",".join(v3_order_bytes(store.blobs[p], category) for _, p, category in page)
         return ok_body(b'{"list":[' + items + b'],"cursor":"%d"}' % page[-1][0], now)
 
-    def _empty(self) -> bytes:
+    def empty(self) -> bytes:
         style = self.exchange.config.empty_style
         if style == "list":
             return _EMPTY[0]
