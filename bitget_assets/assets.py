@@ -1,10 +1,9 @@
 """The asset graph of one account: order_scan → symbol_orders (one partition per symbol) → sorted_orders.
 
-`build_assets(account)` makes the three assets for any account (see accounts.py); the module-level names are
-the default account's, which is all a single-account deployment has.
+`build_assets(account)` makes them for any account (see accounts.py); definitions.py builds one set per account.
 """
 
-import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,21 +13,23 @@ import dagster as dg
 
 from bitget_assets import extraction
 from bitget_assets import history_store as hs
-from bitget_assets.accounts import DEFAULT_ACCOUNT, Account
+from bitget_assets.accounts import Account
+from bitget_assets.lineage import SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
 from bitget_assets.orders import sort_chronologically
 from bitget_assets.partitions import parse_partition_key, symbols_partitions
-from bitget_assets.progress import ProgressReporter
-from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
+from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
+from bitget_assets.step_metadata import add_partition_metadata
 
-# A missed refresh (every 15 min by default) turns sorted_orders amber, then red, in the UI.
-HISTORY_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(minutes=int(os.environ.get("BITGET_STALE_AFTER_MINUTES", "60"))),
-    warn_window=timedelta(minutes=30),
-)
 SYMBOL_CHUNKS = 4  # process steps the symbol partitions fan out to (threads inside each)
 EXTRACTION_STARTED_TAG = "bitget/extraction_started_at"
 SCAN_TAG = "bitget/scan"  # its value names the account: dagster.yaml allows one scan per account at a time
 single_run = dg.BackfillPolicy.single_run()
+
+
+def freshness_policy(account: Account) -> dg.FreshnessPolicy:
+    """A missed refresh turns sorted_orders amber, then red, in the UI."""
+    fail = timedelta(minutes=account.stale_after_minutes)
+    return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=min(timedelta(minutes=30), fail / 2))
 
 
 @dataclass(frozen=True)
@@ -49,25 +50,35 @@ class _Resources:
     bitget: BitgetResource
     rate_limiter: RateLimiterResource
     storage: StorageResource
+    progress: ProgressResource
 
 
 def _resources(context, account: Account) -> _Resources:
     """This account's resources: each account has its own keys, so the ops look them up by name."""
     r = context.resources
-    return _Resources(getattr(r, account.bitget_key), r.rate_limiter, getattr(r, account.storage_key))
+    return _Resources(getattr(r, account.bitget_key), r.rate_limiter, getattr(r, account.storage_key), r.progress)
 
 
 def resource_keys(account: Account) -> set[str]:
-    return {account.bitget_key, account.storage_key, "rate_limiter"}
+    return {account.bitget_key, account.storage_key, "rate_limiter", "progress"}
 
 
-class SymbolChunkConfig(dg.Config):
-    max_scan_age_s: int = 900  # older scans are not trusted: the symbol is read directly instead
+def location_metadata(uri: str) -> dg.MetadataValue:
+    return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
+
+
+def ms_timestamp(ms: int | None) -> dg.MetadataValue | None:
+    return dg.MetadataValue.timestamp(ms / 1000) if ms else None
+
+
+def _without_none(metadata: dict) -> dict:
+    return {k: v for k, v in metadata.items() if v is not None}
 
 
 def build_assets(account: Account) -> AccountAssets:
     partitions_def = symbols_partitions(account)
     group = account.object_name("bitget")
+    scan_key = account.asset_key("order_scan")
 
     @dg.asset(
         name="order_scan",
@@ -81,37 +92,42 @@ def build_assets(account: Account) -> AccountAssets:
     )
     def order_scan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         res = _resources(context, account)
+        store = res.storage.get_storage()
         client = res.bitget.get_client(res.rate_limiter.get_limiter())
-        progress = ProgressReporter("scan")
+        progress = res.progress.sender("scan")
         context.log.info(f"scanning {', '.join(res.bitget.product_types)} on {res.bitget.exchange_label}")
+        # The scan owns the scan bookkeeping: the previous scan's marks become the next start only once every
+        # partition has taken that scan in (else this scan re-reads its window, and nothing is lost).
+        extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
         summary = extraction.scan_account(
             client,
-            res.storage.get_storage(),
+            store,
             res.bitget.product_types,
             scan_id=context.run_id,
             concurrency=res.bitget.concurrency,
             on_page=lambda chain, orders: progress.add(requests=1, orders=len(orders)),
         )
-        symbols = summary.manifest["symbols"]
-        progress.set(requests=summary.requests, rate_limited=summary.rate_limited, symbols=len(symbols))
+        progress.add(symbols=len(summary.manifest["symbols"]))
+        progress.close()
         registered = set(context.instance.get_dynamic_partitions(partitions_def.name))
-        new_symbols = [k for k in symbols if k not in registered]
+        manifest = summary.manifest
         return dg.MaterializeResult(
-            metadata={
+            metadata=_without_none({
                 "exchange": res.bitget.exchange_label,
                 "orders": summary.orders,
-                "symbols": len(symbols),
-                "new_symbol_count": len(new_symbols),
+                "symbols": len(manifest["symbols"]),
+                "new_symbol_count": len([k for k in manifest["symbols"] if k not in registered]),
                 "requests": summary.requests,
                 "rate_limited_429": summary.rate_limited,
                 "seconds": round(summary.seconds, 2),
-                "incremental": summary.manifest["incremental"],
-                "paging_chains": summary.manifest["chains"],
-                "new_symbols": dg.MetadataValue.json(new_symbols),  # last: a long list would push the rest down
-            }
+                "incremental": manifest["incremental"],
+                "paging_chains": manifest["chains"],
+                "exchange_time": ms_timestamp(manifest["server_now_ms"]),
+                **scan_metadata(manifest, registered),  # last: the per-symbol table is long
+            })
         )
 
-    chunk_ops = [_chunk_op(account, i) for i in range(SYMBOL_CHUNKS)]
+    chunk_ops = [_chunk_op(account, scan_key, i) for i in range(SYMBOL_CHUNKS)]
     record = _record_op(account)
 
     @dg.graph_asset(
@@ -121,7 +137,7 @@ def build_assets(account: Account) -> AccountAssets:
         partitions_def=partitions_def,
         backfill_policy=single_run,
         kinds={"parquet"},
-        ins={"order_scan": dg.AssetIn(key=order_scan.key, dagster_type=dg.Nothing)},
+        ins={"order_scan": dg.AssetIn(key=scan_key, dagster_type=dg.Nothing)},
         description="Every order of one symbol (history and open orders), kept beyond Bitget's 90 days; "
         "an order seen again replaces the older copy (latest uTime wins).",
     )
@@ -139,7 +155,7 @@ def build_assets(account: Account) -> AccountAssets:
         kinds={"polars", "parquet", "json"},
         required_resource_keys={account.storage_key},
         automation_condition=dg.AutomationCondition.eager(),
-        freshness_policy=HISTORY_FRESHNESS,
+        freshness_policy=freshness_policy(account),
         check_specs=[
             dg.AssetCheckSpec("unique_order_ids", asset=sorted_key,
                               description="Every orderId appears once in the written orders.parquet."),
@@ -154,23 +170,22 @@ def build_assets(account: Account) -> AccountAssets:
     def sorted_orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = getattr(context.resources, account.storage_key).get_storage()
         keys = context.instance.get_dynamic_partitions(partitions_def.name)
-        summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=_extraction_seconds(context))
-        committed = extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
+        elapsed = _extraction_seconds(context)
+        summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=elapsed)
         # Checks read back what was persisted (the columns they judge), not the frame in memory.
         written = hs.read_parquet(store, hs.OUTPUT_PARQUET, columns=["orderId", "cTime"])
         return dg.MaterializeResult(
-            metadata={
+            metadata=_without_none({
                 "count": summary.count,
                 "symbols": summary.symbols,
-                "first_cTime": summary.first_ctime or 0,
-                "last_cTime": summary.last_ctime or 0,
-                "elapsed_seconds": round(_extraction_seconds(context), 2),
-                "json_uri": summary.json_uri,
-                "parquet_uri": summary.parquet_uri,
+                "first_cTime": ms_timestamp(summary.first_ctime),
+                "last_cTime": ms_timestamp(summary.last_ctime),
+                "elapsed_seconds": round(elapsed, 2),
+                "json_uri": location_metadata(summary.json_uri),
+                "parquet_uri": location_metadata(summary.parquet_uri),
                 "dagster/uri": summary.json_uri,
                 "dagster/row_count": summary.count,
-                "scan_committed": committed,
-            },
+            }),
             check_results=output_checks(written, summary.partition_rows),
         )
 
@@ -187,35 +202,50 @@ def chunk_keys(context: dg.OpExecutionContext, bitget: BitgetResource, index: in
     return keys[index::SYMBOL_CHUNKS]
 
 
-def materialize_symbol_chunk(
-    context: dg.OpExecutionContext, config: SymbolChunkConfig, index: int, res: _Resources
-) -> dict:
-    """Bring each symbol of the chunk up to date: from a fresh account scan, else by reading it directly."""
+def scan_for_run(context: dg.OpExecutionContext, scan_key: dg.AssetKey) -> ScanRef | None:
+    """The account scan this run's partitions take in, by lineage: the scan run named by the run's tag (the
+    sensor and the CLI set it), else this run's own scan, else the latest scan (judged per partition)."""
+    instance, named = context.instance, context.run.tags.get(SCAN_RUN_TAG)
+    if named:
+        scan = scan_of_run(instance, named, scan_key)
+        if scan is None:
+            raise dg.Failure(f"run tag {SCAN_RUN_TAG}={named}: that run materialized no {scan_key.to_user_string()}")
+        return scan
+    return scan_of_run(instance, context.run_id, scan_key) or latest_scan(instance, scan_key)
+
+
+def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _Resources,
+                             scan_key: dg.AssetKey) -> dict:
+    """Bring each symbol of the chunk up to date: from the run's account scan, else by reading it directly."""
     keys = chunk_keys(context, res.bitget, index)
+    if not keys:
+        return {}
     store = res.storage.get_storage()
-    manifest = hs.read_json(store, hs.SCAN_MANIFEST)
-    fresh = manifest and time.time() - manifest["finished_at"] <= config.max_scan_age_s
+    scan = scan_for_run(context, scan_key)
     limiter = res.rate_limiter.get_limiter()
-    progress = ProgressReporter("symbols")
+    progress = res.progress.sender("symbols")
+    clients = threading.local()  # one client per thread: exact per-symbol request counts, one pool each
+
+    def client():
+        if not hasattr(clients, "client"):
+            clients.client = res.bitget.get_client(limiter)
+        return clients.client
 
     def one(key: str) -> tuple[str, dict]:
         began = time.time()
-        rows = extraction.read_scan_rows(store, manifest, key) if fresh else None
-        if fresh and rows is None:
-            context.log.warning(f"{key}: the staged orders of scan {manifest['scan_id']} are gone; "
-                                "reading the symbol directly instead")
+        state = hs.read_partition_state(store, key)
+        rows = scan.rows_for(store, key, state) if scan else None
         if rows is not None:
-            result = extraction.update_partition(
-                store, key, rows, read_at_ms=manifest["server_now_ms"], scan_id=manifest["scan_id"]
-            )
+            result = extraction.update_partition(store, key, rows, read_at_ms=scan.server_now_ms,
+                                                 scan_id=scan.scan_id)
             stats = {"requests": 0, "rate_limited": 0}
-            source = f"account scan {manifest['scan_id'][:8]}"
+            source = f"account scan {scan.scan_id[:8]}"
         else:
-            client = res.bitget.get_client(limiter)
-            state = hs.read_partition_state(store, key)
-            rows, now_ms = extraction.fetch_symbol(client, key, state)
+            c = client()
+            before = c.stats.as_dict()
+            rows, now_ms = extraction.fetch_symbol(c, key, state)
             result = extraction.update_partition(store, key, rows, read_at_ms=now_ms, scan_id=None)
-            stats = client.stats.as_dict()
+            stats = {k: v - before[k] for k, v in c.stats.as_dict().items()}
             source = "direct read of the symbol"
         progress.add(symbols_done=1, partition_orders=result["orders"])
         return key, {**result, **stats, "seconds": time.time() - began, "source": source}
@@ -223,16 +253,16 @@ def materialize_symbol_chunk(
     with ThreadPoolExecutor(max(1, res.bitget.concurrency)) as pool:
         results = dict(pool.map(one, keys))
     progress.close()
-    context.log.info(f"{len(results)} symbols up to date")
+    context.log.info(f"{len(results)} symbols up to date" + (f" from scan {scan.scan_id[:8]}" if scan else ""))
     return results
 
 
-def _chunk_op(account: Account, index: int) -> dg.OpDefinition:
+def _chunk_op(account: Account, scan_key: dg.AssetKey, index: int) -> dg.OpDefinition:
     # A fixed fan-out (not DynamicOut) saves a planning step's process start on the critical path.
     @dg.op(name=account.object_name(f"symbol_chunk_{index}"), ins={"order_scan": dg.In(dg.Nothing)},
            required_resource_keys=resource_keys(account))
-    def chunk_op(context: dg.OpExecutionContext, config: SymbolChunkConfig) -> dict:
-        return materialize_symbol_chunk(context, config, index, _resources(context, account))
+    def chunk_op(context: dg.OpExecutionContext) -> dict:
+        return materialize_symbol_chunk(context, index, _resources(context, account), scan_key)
 
     return chunk_op
 
@@ -248,38 +278,19 @@ def _record_op(account: Account) -> dg.OpDefinition:
             for key, r in results.items():
                 if key not in targeted:
                     raise dg.Failure(f"a chunk reported partition {key}, which this run does not target")
-                metadata_by_key[key] = {
+                metadata_by_key[key] = _without_none({
                     "orders": r["orders"],
                     "new_orders": r["new_orders"],
                     "requests": r["requests"],
                     "rate_limited_429": r["rate_limited"],
                     "seconds": round(r["seconds"], 3),
-                    "newest_cTime": r["newest_ctime"] or 0,
+                    "newest_cTime": ms_timestamp(r["newest_ctime"]),
                     "source": r["source"],
-                    "uri": r["uri"],
-                }
-        _add_partition_metadata(context, account.asset_key("symbol_orders"), metadata_by_key)
+                    "uri": location_metadata(r["uri"]),
+                })
+        add_partition_metadata(context, account.asset_key("symbol_orders"), metadata_by_key)
 
     return record_symbol_partitions
-
-
-def _add_partition_metadata(context: dg.OpExecutionContext, asset_key: dg.AssetKey,
-                            metadata_by_key: dict[str, dict]) -> None:
-    """Per-partition metadata, which Dagster only exposes on the step context.
-
-    The public `add_asset_metadata` re-reads every dynamic partition key on each call (O(n²) for a run over
-    n symbols: 20 s for 300); the keys were checked against the run's targets above, so fold them in
-    directly, and fall back to the public call if Dagster's internals ever move.
-    """
-    step = context.get_step_execution_context()
-    accumulator = getattr(step, "_metadata_accumulator", None)
-    if accumulator is None or not hasattr(accumulator, "with_additional_asset_metadata"):
-        for key, metadata in metadata_by_key.items():
-            step.add_asset_metadata(metadata, asset_key=asset_key, partition_key=key)
-        return
-    for key, metadata in metadata_by_key.items():
-        accumulator = accumulator.with_additional_asset_metadata(asset_key, key, metadata)
-    step._metadata_accumulator = accumulator
 
 
 def output_checks(df, partition_rows: int) -> list[dg.AssetCheckResult]:
@@ -304,7 +315,3 @@ def _extraction_seconds(context: dg.AssetExecutionContext) -> float:
         record = context.instance.get_run_record_by_id(context.run_id)
         started = record.start_time if record and record.start_time else time.time()
     return time.time() - float(started)
-
-
-default_assets = build_assets(DEFAULT_ACCOUNT)
-order_scan, symbol_orders, sorted_orders = default_assets.all

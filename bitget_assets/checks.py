@@ -3,7 +3,7 @@
 import dagster as dg
 
 from bitget_assets import history_store as hs
-from bitget_assets.assets import AccountAssets, default_assets
+from bitget_assets.assets import AccountAssets
 from bitget_assets.partitions import parse_partition_key
 
 
@@ -34,6 +34,3 @@ def build_partition_check(assets: AccountAssets) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(passed=not bad, metadata={"problems": dg.MetadataValue.json(bad), "rows": rows})
 
     return partitions_hold_only_their_symbol
-
-
-partitions_hold_only_their_symbol = build_partition_check(default_assets)

@@ -1,4 +1,9 @@
-"""`bitget-orders extract`: the whole pipeline in one command, through the same Dagster assets as the UI."""
+"""`bitget-orders`: resolve the settings, start the demo exchange when no key is set, launch, report.
+
+`extract` runs the same jobs the schedule and sensor run, in the same order: `scan_job`, then (once the new
+symbols are registered as partitions) `update_symbols_job` over every partition, tagged with the scan run it
+takes in. Its flags reach the steps as run config, never through the environment.
+"""
 
 import argparse
 import fcntl
@@ -6,6 +11,7 @@ import gc
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,14 +21,12 @@ from collections import deque
 from contextlib import ExitStack
 from pathlib import Path
 
-from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES
-from bitget_assets.progress import PROGRESS_ENV, read_progress
-from bitget_assets.storage import parse_location
+INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C
 
 
 def account_job(job_name: str):
     """One of the code location's jobs, by name: how every process of a run (step processes, celery workers on
-    other machines) rebuilds the job the CLI launched (see `_job`)."""
+    other machines) rebuilds the job the CLI launched."""
     from bitget_assets.definitions import defs
 
     return defs.resolve_job_def(job_name)
@@ -34,9 +38,7 @@ def _job(account, base: str):
     return dg.build_reconstructable_job("bitget_assets.cli", "account_job", (account.object_name(base),))
 
 
-def _parse_args(argv):
-    from bitget_assets.accounts import account_named, configured_accounts
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bitget-orders", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("extract", help="extract every futures order into sorted JSON and Parquet")
@@ -45,7 +47,9 @@ def _parse_args(argv):
                          "accounts gets a sub-folder named after it)")
     ex.add_argument("--account", default=None, help="only this account of $BITGET_ACCOUNTS")
     ex.add_argument("--product-types", nargs="+", default=None, metavar="TYPE")
-    ex.add_argument("--s3-endpoint-url", default=os.environ.get("BITGET_S3_ENDPOINT_URL"))
+    ex.add_argument("--streams", nargs="+", default=None, metavar="STREAM",
+                    help="datasets to read besides orders: plan_orders (default on), fills (default off)")
+    ex.add_argument("--s3-endpoint-url", default=None, help="any S3-compatible server")
     ex.add_argument("--demo-orders", type=int, default=None, help="size of the demo account (no credentials)")
     ex.add_argument("--demo-symbols", type=int, default=None)
     ex.add_argument("--demo-seed", type=int, default=None)
@@ -54,32 +58,39 @@ def _parse_args(argv):
     ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on the instance `extract` records its runs in")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
-    args = parser.parse_args(argv)
-    if args.command == "ui":
-        return args
+    return parser
+
+
+def _resolve(args, parser):
+    """The settings, with the accounts this command runs and what its flags change on each."""
+    from bitget_assets.settings import SettingsError, load_settings, parse_product_types, parse_streams, with_overrides
+    from bitget_assets.storage import parse_location
+
     try:
-        args.accounts = [account_named(args.account)] if args.account else configured_accounts()
-        for account in args.accounts:
-            parse_location(_output_of(args, account))
-    except ValueError as exc:
+        settings = load_settings()
+        accounts = [settings.account(args.account)] if args.account else list(settings.accounts)
+        for account in accounts:
+            changes = {}
+            if args.output is not None:
+                several = account.name and len(settings.accounts) > 1 and not args.account
+                changes["output"] = f"{args.output.rstrip('/')}/{account.name}" if several else args.output
+            if args.product_types:
+                changes["product_types"] = parse_product_types(args.product_types, "--product-types")
+            if args.streams:
+                changes["streams"] = parse_streams(args.streams, "--streams")
+            settings = with_overrides(settings, account.name, **changes)
+        accounts = [settings.account(a.name) for a in accounts]
+        for account in accounts:
+            parse_location(account.output)
+    except (SettingsError, ValueError) as exc:
         parser.error(str(exc))
-    for account in args.accounts:
-        types = args.product_types or (account.setting("PRODUCT_TYPES") or ",".join(PRODUCT_TYPES)).split(",")
-        unknown = [t for t in types if t not in PRODUCT_TYPES + DEMO_PRODUCT_TYPES]
-        if unknown:
-            parser.error(f"unknown product type(s) {', '.join(unknown)}; known: {', '.join(PRODUCT_TYPES)}")
-    return args
+    return settings, accounts
 
 
-def _output_of(args, account) -> str:
-    if args.output is None:
-        return account.output()
-    return f"{args.output.rstrip('/')}/{account.name}" if account.name and len(args.accounts) > 1 else args.output
+def _open_instance(home: Path):
+    """The Dagster instance in `home`, seeded with the project's dagster.yaml so `dagster dev` sees the runs."""
+    import dagster as dg
 
-
-def _dagster_home() -> Path:
-    """$DAGSTER_HOME, or ./.dagster_home seeded with the project's dagster.yaml, so `dagster dev` sees runs."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     project_yaml = Path.cwd() / "dagster.yaml"
     if not (home / "dagster.yaml").exists():
@@ -87,49 +98,54 @@ def _dagster_home() -> Path:
             shutil.copy(project_yaml, home / "dagster.yaml")
         else:
             (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
     # Creating the SQLite storages (and migrating them) must not race another run starting at the same time:
     # the loser dies on the schema set-up and the instance can be left with two alembic heads for good.
-    import dagster as dg
-
     with open(home / ".instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with dg.DagsterInstance.get() as instance:
-            instance.get_runs(limit=1)
-    return home
+        instance = dg.DagsterInstance.from_config(str(home))
+        instance.get_runs(limit=1)
+    return instance
 
 
 class _ProgressLine(threading.Thread):
-    """Shows orders read, requests/s and symbols done / total on stderr while the runs work."""
+    """Orders read, requests/s and symbols done / total on stderr: repainted in place on a terminal, a plain
+    line every few seconds elsewhere (CI logs, `2> file`)."""
 
-    def __init__(self, folder: str, started: float):
+    def __init__(self, listener, started: float):
         super().__init__(daemon=True)
-        self.folder, self.started, self.stop = folder, started, threading.Event()
+        self.listener, self.started, self.stop = listener, started, threading.Event()
         self.total_symbols = 0
-        self.recent: deque[tuple[float, float]] = deque(maxlen=8)  # (time, requests) over the last ~4 s
+        self.tty = sys.stderr.isatty()
+        self.recent: deque[tuple[float, float]] = deque(maxlen=8)  # (time, requests) over the last few seconds
 
     def run(self) -> None:
-        while not self.stop.wait(0.5):
+        while not self.stop.wait(0.5 if self.tty else 5.0):
             self.render()
 
-    def render(self) -> None:
-        p = read_progress(self.folder)
+    def text(self) -> str:
+        p = self.listener.snapshot()
         now, requests = time.time(), p.get("requests", 0)
         self.recent.append((now, requests))
         (t0, r0), (t1, r1) = self.recent[0], self.recent[-1]
         rate = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
         total = self.total_symbols or int(p.get("symbols", 0)) or "?"
-        print(
-            f"\r[{now - self.started:5.1f}s] {int(p.get('orders', 0)):>7} orders read, {int(requests)} requests "
-            f"({rate:4.1f}/s) | symbols done {int(p.get('symbols_done', 0))}/{total}  ",
-            end="", file=sys.stderr, flush=True,
-        )
+        return (f"[{now - self.started:5.1f}s] {int(p.get('orders', 0)):>7} orders read, {int(requests)} requests "
+                f"({rate:4.1f}/s) | symbols done {int(p.get('symbols_done', 0))}/{total}")
+
+    def render(self) -> None:
+        if self.tty:
+            print(f"\r{self.text()}  ", end="", file=sys.stderr, flush=True)
+        else:
+            print(self.text(), file=sys.stderr, flush=True)
 
     def finish(self) -> None:
+        if not self.is_alive():
+            return
         self.stop.set()
         self.join()
         self.render()
-        print(file=sys.stderr)
+        if self.tty:
+            print(file=sys.stderr)
 
 
 def _failure_text(result) -> str:
@@ -154,28 +170,21 @@ def _metadata(result, asset_key) -> list[dict]:
     return out
 
 
-def extract(args) -> int:
-    if len(args.accounts) > 1:
-        return extract_accounts(args)
-    return extract_account(args, args.accounts[0])
-
-
-def extract_accounts(args) -> int:
+def extract_accounts(settings, accounts, args) -> int:
     """Every account in its own process, side by side: one account's 429s, bad key or crash cannot stall another.
 
     Each prints its summary line; this adds the account's name to it. Exit code 1 if any account failed.
     """
-    passthrough = ["--quiet"]
-    if args.product_types:
-        passthrough += ["--product-types", *args.product_types]
-    if args.s3_endpoint_url:
-        passthrough += ["--s3-endpoint-url", args.s3_endpoint_url]
+    from bitget_assets.settings import child_environment
+
     procs = {}
-    for account in args.accounts:
-        cmd = [sys.executable, "-m", "bitget_assets.cli", "extract", "--account", account.name, *passthrough]
-        if args.output is not None:
-            cmd += ["--output", _output_of(args, account)]
-        procs[account.name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for account in accounts:
+        cmd = [sys.executable, "-m", "bitget_assets.cli", "extract", "--account", account.name, "--quiet",
+               "--output", account.output, "--product-types", *account.product_types, "--streams", *account.streams]
+        if args.s3_endpoint_url:
+            cmd += ["--s3-endpoint-url", args.s3_endpoint_url]
+        procs[account.name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                               env=child_environment())
     print(f"extracting {len(procs)} accounts side by side: {', '.join(procs)}", file=sys.stderr)
     failed = []
     for name, proc in procs.items():
@@ -190,25 +199,22 @@ def extract_accounts(args) -> int:
     return 1 if failed else 0
 
 
-def _start_step_forkserver() -> None:
+def _start_step_forkserver(home: Path) -> None:
     """Start the forkserver that step processes are forked from now, while the scan reads, not after it.
 
-    It imports dagster, polars and our code location (2-3 s); the multiprocess executor reuses a running
-    forkserver with the same preload list. It inherits this process's environment, so call it once that is set.
-    Steps forked from it write nothing to our stdout and stderr (they hold the summary line's reader, and
-    Dagster's step processes print their debug events regardless of the run's log level): their output goes to
-    $DAGSTER_HOME/logs/steps.log, while failures reach the user through the run's events.
+    It imports dagster, polars and our code location; the multiprocess executor reuses a running forkserver
+    with the same preload list. Steps forked from it write nothing to our stdout and stderr (they hold the summary
+    line's reader, and Dagster's step processes print their debug events regardless of the run's log level):
+    their output goes to DAGSTER_HOME/logs/steps.log, while failures reach the user through the run's events.
+    It runs in a session of its own, so Ctrl-C reaches this command alone, which then stops the run.
     """
     import multiprocessing
     from multiprocessing import forkserver
 
-    from bitget_assets.executors import executor_kind
-    from bitget_assets.jobs import FORKSERVER_PRELOAD
+    from bitget_assets.executors import FORKSERVER_PRELOAD
 
-    if executor_kind() != "multiprocess":
-        return
     multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
-    log = Path(os.environ["DAGSTER_HOME"]) / "logs" / "steps.log"
+    log = home / "logs" / "steps.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -226,76 +232,94 @@ def _start_step_forkserver() -> None:
             os.close(fd)
 
 
-def extract_account(args, account) -> int:
+def _demo_file(stack: ExitStack, args) -> str:
+    """Start a demo exchange for this command and describe it in a private file the steps read."""
+    from bitget_assets.demo import DemoExchange
+
+    flags = {k: v for k, v in {"orders": args.demo_orders, "symbols": args.demo_symbols,
+                               "seed": args.demo_seed}.items() if v is not None}
+    demo = stack.enter_context(DemoExchange(now_ms=args.demo_now, **flags))
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bitget-demo-"))
+    path = Path(folder) / "exchange.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(demo.info, f)
+    print(f"no BITGET_API_KEY set: using the embedded demo exchange at {demo.info['base_url']}", file=sys.stderr)
+    return str(path)
+
+
+def run_config(account, *, demo_file: str, progress_address: str, s3_endpoint_url: str | None) -> dict:
+    """What the command's flags change, as run config: the UI shows it on the run, secrets never are in it."""
+    from bitget_assets.resources import bitget_run_config
+
+    bitget = bitget_run_config(account, demo_file)
+    storage = {"location": account.output}
+    if s3_endpoint_url:
+        storage["s3_endpoint_url"] = s3_endpoint_url
+    return {
+        "resources": {
+            account.bitget_key: {"config": bitget},
+            account.storage_key: {"config": storage},
+            "progress": {"config": {"address": progress_address}},
+        },
+        # Failures are summarised in one line; the full event log stays in the instance for the UI.
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+
+
+def extract_account(settings, account, args) -> int:
     import dagster as dg
 
     from bitget_assets.assets import EXTRACTION_STARTED_TAG
-    from bitget_assets.demo import DemoExchange
     from bitget_assets.jobs import partition_range_tags
+    from bitget_assets.lineage import SCAN_RUN_TAG, scan_of_run
+    from bitget_assets.progress import ProgressListener
+    from bitget_assets.sensors import APPLIED_BY_LAUNCHER_TAG
+    from bitget_assets.settings import default_dagster_home
 
     started = time.time()
-    _dagster_home()
+    home = default_dagster_home(settings)
     with ExitStack() as stack:
-        if not account.name and not os.environ.get("BITGET_API_KEY"):
-            flags = {k: v for k, v in {"orders": args.demo_orders, "symbols": args.demo_symbols,
-                                       "seed": args.demo_seed}.items() if v is not None}
-            demo = stack.enter_context(DemoExchange(now_ms=args.demo_now, **flags))
-            os.environ.update(demo.environment())
-            print(f"no BITGET_API_KEY set: using the embedded demo exchange at {demo.info['base_url']}",
-                  file=sys.stderr)
-        progress_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bitget-progress-"))
-        os.environ |= {
-            PROGRESS_ENV: progress_dir,
-            account.env_var("OUTPUT"): _output_of(args, account),
-        }
-        if args.product_types:
-            os.environ[account.env_var("PRODUCT_TYPES")] = ",".join(args.product_types)
-        if args.s3_endpoint_url:
-            os.environ["BITGET_S3_ENDPOINT_URL"] = args.s3_endpoint_url
-        _start_step_forkserver()
-        instance = stack.enter_context(dg.DagsterInstance.get())
+        instance = stack.enter_context(_open_instance(home))
+        demo_file = "" if account.credential_vars else _demo_file(stack, args)
+        listener = stack.enter_context(ProgressListener())
+        if settings.executor.kind == "multiprocess":
+            _start_step_forkserver(home)
         import bitget_assets.definitions  # noqa: F401 - loaded before the freeze below, not during the scan
 
         # What is loaded now lives as long as the command: kept out of the cyclic collector's walks, a full
         # collection during the scan no longer stalls every thread (and with it a request past its slot).
         gc.freeze()
-        line = _ProgressLine(progress_dir, started)
+        config = run_config(account, demo_file=demo_file, progress_address=listener.address,
+                            s3_endpoint_url=args.s3_endpoint_url or settings.s3_endpoint_url)
+        line = _ProgressLine(listener, started)
         if not args.quiet:
             line.start()
         tags = {EXTRACTION_STARTED_TAG: str(started)}
-        # Failures are summarised in one line below; the full event log stays in the instance for the UI.
-        quiet_logs = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-        partitions = account.partitions_name
         try:
-            scan = dg.execute_job(
-                _job(account, "scan_job"), instance=instance, tags=tags, run_config=quiet_logs
-            )
+            scan = dg.execute_job(_job(account, "scan_job"), instance=instance, run_config=config,
+                                  tags=tags | {APPLIED_BY_LAUNCHER_TAG: "bitget-orders"})
             if not scan.success:
                 raise RuntimeError(_failure_text(scan))
             scan_meta = _metadata(scan, account.asset_key("order_scan"))[-1]
-            registered = set(instance.get_dynamic_partitions(partitions))
-            new = [k for k in scan_meta["new_symbols"] if k not in registered]
+            found = scan_of_run(instance, scan.run_id, account.asset_key("order_scan"))
+            registered = set(instance.get_dynamic_partitions(account.partitions_name))
+            new = [k for k in found.symbols if k not in registered]
             if new:
-                instance.add_dynamic_partitions(partitions, new)
-            keys = instance.get_dynamic_partitions(partitions)
+                instance.add_dynamic_partitions(account.partitions_name, new)
+            keys = instance.get_dynamic_partitions(account.partitions_name)
             line.total_symbols = len(keys)
             if not keys:
                 raise RuntimeError("the account has no orders in any configured product type")
-            run = dg.execute_job(
-                _job(account, "extract_job"),
-                instance=instance,
-                tags=tags | partition_range_tags(keys),
-                run_config=quiet_logs,
-            )
+            run = dg.execute_job(_job(account, "update_symbols_job"), instance=instance, run_config=config,
+                                 tags=tags | partition_range_tags(keys) | {SCAN_RUN_TAG: scan.run_id})
             if not run.success:
                 raise RuntimeError(_failure_text(run))
         except RuntimeError as exc:
-            if line.is_alive():
-                line.finish()
+            line.finish()
             print(f"bitget-orders: extraction failed: {exc}", file=sys.stderr)
             return 1
-        if line.is_alive():
-            line.finish()
+        line.finish()
         out = _metadata(run, account.asset_key("sorted_orders"))[-1]
         per_symbol = _metadata(run, account.asset_key("symbol_orders"))
         summary = {
@@ -312,34 +336,59 @@ def extract_account(args, account) -> int:
         return 0
 
 
-def ui(args) -> int:
+def ui(settings, args) -> int:
     """`dagster dev` on the same instance as `extract` ($DAGSTER_HOME, else ./.dagster_home with dagster.yaml)."""
-    _dagster_home()
+    from bitget_assets.settings import child_environment, default_dagster_home
+
+    home = default_dagster_home(settings)
+    _open_instance(home).dispose()
     cmd = [sys.executable, "-m", "dagster", "dev", "-m", "bitget_assets.definitions", "-h", args.host,
            "-p", str(args.port)]
     sys.stdout.flush()
-    os.execv(sys.executable, cmd)  # its signals and exit code are the user's, as if they had typed it
+    # its signals and exit code are the user's, as if they had typed it
+    os.execve(sys.executable, cmd, child_environment(DAGSTER_HOME=str(home)))
 
 
 def main(argv=None) -> int:
-    args = _parse_args(argv)
-    if args.command == "extract":
-        return extract(args)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "ui":
-        return ui(args)
-    return 2
+        from bitget_assets.settings import load_settings
+
+        return ui(load_settings(), args)
+    settings, accounts = _resolve(args, parser)
+    if len(accounts) > 1:
+        return extract_accounts(settings, accounts, args)
+    return extract_account(settings, accounts[0], args)
+
+
+def _interrupted() -> None:
+    # Every step writes atomically and the next run resumes from what was committed, so stopping is safe.
+    print("\nbitget-orders: interrupted. Nothing written so far is lost, and no file is left half-written; "
+          "run the same command again to resume.", file=sys.stderr, flush=True)
 
 
 def console() -> None:
     """The `bitget-orders` command: run, then exit without the interpreter's teardown.
 
-    Finalizing a heap that holds dagster, sqlalchemy and polars takes ~2 s after the work is done
+    Finalizing a heap that holds dagster, sqlalchemy and polars takes seconds after the work is done
     (docs/performance.md); by then every file is written and closed, the instance closed and the demo
     exchange stopped, so nothing is lost by skipping it.
     """
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        _interrupted()
+        code = INTERRUPTED
+    except Exception as exc:  # Dagster reports a Ctrl-C inside a run as its own interruption error
+        if type(exc).__name__ != "DagsterExecutionInterruptedError":
+            raise
+        _interrupted()
+        code = INTERRUPTED
     sys.stdout.flush()
     sys.stderr.flush()
+    # Threads still printing (progress, Dagster's orphan watcher) must not add a traceback after our last line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os._exit(code)
 
 

@@ -1,43 +1,43 @@
-"""Assembles the code location: every configured account's assets, checks, jobs, sensor and schedule."""
-
-import os
+"""The code location: built from the settings, one set of assets, checks, jobs, sensor and schedule per account."""
 
 import dagster as dg
 
-from bitget_assets.accounts import DEFAULT_ACCOUNT, configured_accounts
-from bitget_assets.assets import build_assets, default_assets
+from bitget_assets.accounts import Account
+from bitget_assets.assets import build_assets
 from bitget_assets.checks import build_partition_check
-from bitget_assets.executors import step_io_manager
-from bitget_assets.jobs import build_jobs, default_jobs, job_executor
-from bitget_assets.resources import RateLimiterResource, account_resources
+from bitget_assets.executors import selected_executor, step_io_manager, step_processes_executor
+from bitget_assets.jobs import build_jobs
+from bitget_assets.resources import ProgressResource, RateLimiterResource, account_resources
 from bitget_assets.schedules import build_refresh_schedule
 from bitget_assets.sensors import build_new_symbols_sensor
+from bitget_assets.settings import Settings, load_settings
 
 
-def account_definitions(account) -> dg.Definitions:
-    assets = default_assets if account == DEFAULT_ACCOUNT else build_assets(account)
-    jobs = default_jobs if account == DEFAULT_ACCOUNT else build_jobs(assets)
+def account_definitions(account: Account, settings: Settings) -> dg.Definitions:
+    assets = build_assets(account)
+    jobs = build_jobs(assets, settings.executor)
     return dg.Definitions(
         assets=assets.all,
         asset_checks=[build_partition_check(assets)],
         jobs=jobs.all,
         sensors=[build_new_symbols_sensor(assets, jobs)],
         schedules=[build_refresh_schedule(assets, jobs)],
-        resources=account_resources(account),
+        resources=account_resources(account, settings.s3_endpoint_url),
     )
 
 
-def shared_definitions() -> dg.Definitions:
-    """What every account shares: the executor, the rate limiter (keyed per account inside) and step I/O."""
-    rate_limiter = RateLimiterResource(
-        backend=os.environ.get("BITGET_RATE_LIMIT_BACKEND", "file"),
-        requests_per_second=float(os.environ.get("BITGET_REQUESTS_PER_SECOND", "9.5")),
-        # An EnvVar keeps a password in the URL out of the UI.
-        redis_url=dg.EnvVar("BITGET_REDIS_URL") if os.environ.get("BITGET_REDIS_URL") else "redis://127.0.0.1:6379/0",
-        redis_key_prefix=os.environ.get("BITGET_REDIS_KEY_PREFIX", "bitget_assets:ratelimit:"),
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every account's definitions plus what they share: the executor, the rate limiter (keyed per account and
+    endpoint inside), live progress and step I/O."""
+    shared = dg.Definitions(
+        executor=selected_executor(settings.executor, step_processes_executor),
+        resources={
+            "rate_limiter": RateLimiterResource.from_settings(settings.rate_limit),
+            "progress": ProgressResource(),
+            **step_io_manager(settings),
+        },
     )
-    # BITGET_IO_MANAGER_BASE: step results on S3 or a shared folder, for workers anywhere.
-    return dg.Definitions(executor=job_executor, resources={"rate_limiter": rate_limiter, **step_io_manager()})
+    return dg.Definitions.merge(shared, *(account_definitions(a, settings) for a in settings.accounts))
 
 
-defs = dg.Definitions.merge(shared_definitions(), *(account_definitions(a) for a in configured_accounts()))
+defs = build_definitions(load_settings())

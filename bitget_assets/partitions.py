@@ -12,7 +12,9 @@ def symbols_partitions(account: Account) -> dg.DynamicPartitionsDefinition:
     return dg.DynamicPartitionsDefinition(name=account.partitions_name)
 
 
-_KEY = re.compile(r"^(?P<symbol>[A-Z0-9_]{2,40}):(?P<product_type>[A-Z]{1,10}-FUTURES)$")
+# Bitget lists symbols such as `龙虾USDT` and `$DEGENUSDT`: anything printable but the separator ':' and the
+# characters that would change a storage path ('/', '\\', a leading '.').
+_KEY = re.compile(r"^(?P<symbol>[^\s:/\\.][^\s:/\\]{0,39}):(?P<product_type>[A-Z]{1,10}-FUTURES)$")
 
 
 def partition_key(symbol: str, product_type: str) -> str:
@@ -22,6 +24,6 @@ def partition_key(symbol: str, product_type: str) -> str:
 def parse_partition_key(key: str) -> tuple[str, str]:
     """(symbol, product type) of a key like `BTCUSDT:USDT-FUTURES`; a malformed key is refused."""
     match = _KEY.match(key)
-    if not match:
+    if not match or not match["symbol"].isprintable():
         raise ValueError(f"malformed partition key {key!r}: expected SYMBOL:PRODUCT-TYPE, e.g. BTCUSDT:USDT-FUTURES")
     return match["symbol"], match["product_type"]

@@ -1,7 +1,9 @@
-"""Dagster resources: the exchange, the shared rate limit and where outputs are kept."""
+"""Dagster resources: the exchange, the shared rate limit, where outputs are kept, and live progress."""
 
+import json
 import os
 import tempfile
+import threading
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -10,8 +12,14 @@ from pydantic import Field, field_validator
 from bitget_assets.accounts import Account
 from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES, BitgetClient, Credentials
 from bitget_assets.bitget.credentials import DEFAULT_BASE_URL
+from bitget_assets.progress import ProgressSender
 from bitget_assets.ratelimit import FileLimiter, Limiter, RedisLimiter, ThreadLimiter
+from bitget_assets.settings import STREAMS, RateLimitSettings
 from bitget_assets.storage import LocalStorage, S3Storage, Storage, parse_location
+
+# One in-process budget per rate: every get_limiter() of the `memory` backend in this process shares it.
+_MEMORY_LIMITERS: dict[float, ThreadLimiter] = {}
+_MEMORY_LOCK = threading.Lock()
 
 
 class RateLimiterResource(dg.ConfigurableResource):
@@ -19,7 +27,7 @@ class RateLimiterResource(dg.ConfigurableResource):
 
     The default file backend keeps a "next free slot" per account in a locked file, so every step
     process and every concurrent run on this machine draws on the same schedule; the redis backend
-    keeps it in Redis, shared by every worker of a cluster.
+    keeps it in Redis, shared by every worker of a cluster; `memory` shares it between the threads of one process.
     """
 
     backend: str = Field(
@@ -34,7 +42,8 @@ class RateLimiterResource(dg.ConfigurableResource):
 
     def get_limiter(self) -> Limiter:
         if self.backend == "memory":
-            return ThreadLimiter(self.requests_per_second)
+            with _MEMORY_LOCK:
+                return _MEMORY_LIMITERS.setdefault(self.requests_per_second, ThreadLimiter(self.requests_per_second))
         if self.backend == "file":
             state_dir = self.state_dir or os.path.join(tempfile.gettempdir(), "bitget_assets-ratelimit")
             return FileLimiter(self.requests_per_second, state_dir)
@@ -42,17 +51,27 @@ class RateLimiterResource(dg.ConfigurableResource):
             return RedisLimiter(self.requests_per_second, self.redis_url, self.redis_key_prefix)
         raise ValueError(f"unknown rate-limit backend {self.backend!r} (expected 'file', 'redis' or 'memory')")
 
+    @classmethod
+    def from_settings(cls, settings: RateLimitSettings) -> "RateLimiterResource":
+        # An EnvVar keeps a password in the URL out of the UI.
+        url = dg.EnvVar(settings.redis_url_env) if settings.redis_url_env else "redis://127.0.0.1:6379/0"
+        return cls(backend=settings.backend, requests_per_second=settings.requests_per_second, redis_url=url,
+                   redis_key_prefix=settings.redis_key_prefix)
+
 
 class BitgetResource(dg.ConfigurableResource):
-    """A Bitget account. With no API key set, the embedded demo simulator serves as the exchange."""
+    """A Bitget account. With no API key set, a demo simulator serves as the exchange: the one described by
+    `demo_exchange_file` (the CLI's own), else a shared one started on first use."""
 
     api_key: str = ""
     api_secret: str = ""
     api_passphrase: str = ""
     base_url: str = DEFAULT_BASE_URL
     product_types: list[str] = Field(default_factory=lambda: list(PRODUCT_TYPES))
+    streams: list[str] = Field(default_factory=lambda: ["orders", "plan_orders"])
     concurrency: int = Field(default=4, ge=1, le=32, description="paging chains in flight at once")
     read_timeout_s: float = 10.0
+    demo_exchange_file: str = Field(default="", description="JSON file describing a demo exchange (no API key)")
 
     @field_validator("product_types")
     @classmethod
@@ -63,6 +82,14 @@ class BitgetResource(dg.ConfigurableResource):
             raise ValueError(f"unknown product type(s) {', '.join(unknown)}; known: {', '.join(PRODUCT_TYPES)}")
         return value
 
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in STREAMS]
+        if unknown:
+            raise ValueError(f"unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAMS)}")
+        return value
+
     def __repr_args__(self):
         # The secret and passphrase never reach a log line or a traceback through repr().
         for name, value in super().__repr_args__():
@@ -70,6 +97,10 @@ class BitgetResource(dg.ConfigurableResource):
 
     def credentials(self) -> Credentials:
         if not self.api_key:
+            if self.demo_exchange_file:
+                with open(self.demo_exchange_file) as f:
+                    i = json.load(f)
+                return Credentials(i["api_key"], i["api_secret"], i["passphrase"], base_url=i["base_url"])
             from bitget_assets.demo import shared_demo_credentials
 
             return shared_demo_credentials()
@@ -102,7 +133,7 @@ class StorageResource(dg.ConfigurableResource):
     def get_storage(self) -> Storage:
         kind, where, prefix = parse_location(self.location)
         if kind == "s3":
-            # Imported here: dagster-aws costs 1.4 s of start-up, which local outputs should not pay.
+            # Imported here: dagster-aws is slow to import, which local outputs should not pay.
             from dagster_aws.s3 import S3Resource
 
             s3 = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region_name)
@@ -110,25 +141,47 @@ class StorageResource(dg.ConfigurableResource):
         return LocalStorage(where)
 
 
-def account_resources(account: Account, environ: dict[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
-    """The `bitget` and `storage` resources of one account, from the environment.
+class ProgressResource(dg.ConfigurableResource):
+    """Where steps report live counts (pages, orders, symbols done): a UDP address on loopback that the
+    `bitget-orders` command listens on, or "" (the default, in the UI and on schedules) for nowhere."""
 
-    Secrets are bound through EnvVar, so the UI and run config show the variable's name, never its value. The
-    default account with no credentials gets the embedded demo exchange; a named one must have its own.
-    """
-    env = os.environ if environ is None else environ
-    creds = Credentials.from_env(env, prefix=account.env_var(""))  # raises, naming the variable, if incomplete
-    if creds is None and account.name:
-        raise ValueError(f"account {account.name!r}: set {account.env_var('API_KEY')}, "
-                         f"{account.env_var('API_SECRET')} and {account.env_var('API_PASSPHRASE')}")
-    settings = {
-        "product_types": (account.setting("PRODUCT_TYPES", env) or ",".join(PRODUCT_TYPES)).split(","),
-        "read_timeout_s": float(account.setting("READ_TIMEOUT_S", env) or "10"),
+    address: str = Field(default="", description="host:port of a progress listener; empty = off")
+
+    def sender(self, stage: str) -> ProgressSender:
+        return ProgressSender(self.address, stage)
+
+
+def bitget_run_config(account: Account, demo_exchange_file: str = "") -> dict:
+    """The account's `bitget` resource as run config. Run config replaces a resource's whole configuration, so it
+    carries every field, the credentials as references to their variables (never their values)."""
+    config: dict = {
+        "product_types": list(account.product_types),
+        "streams": list(account.streams),
+        "read_timeout_s": account.read_timeout_s,
+        "base_url": account.base_url,
     }
-    if creds is not None:
-        settings |= {name: dg.EnvVar(account.env_var(var)) for name, var in (
-            ("api_key", "API_KEY"), ("api_secret", "API_SECRET"), ("api_passphrase", "API_PASSPHRASE"))}
-        settings["base_url"] = creds.base_url
-    bitget = BitgetResource(**settings)
-    storage = StorageResource(location=account.output(env), s3_endpoint_url=env.get("BITGET_S3_ENDPOINT_URL") or None)
-    return {account.bitget_key: bitget, account.storage_key: storage}
+    if account.credential_vars:
+        config |= {name: {"env": var} for name, var in
+                   zip(("api_key", "api_secret", "api_passphrase"), account.credential_vars, strict=True)}
+    elif demo_exchange_file:
+        config["demo_exchange_file"] = demo_exchange_file
+    return config
+
+
+def account_resources(account: Account, s3_endpoint_url: str | None = None) -> dict[str, dg.ConfigurableResource]:
+    """The `bitget` and `storage` resources of one account.
+
+    Secrets are bound through EnvVar, so the UI and run config show the variable's name, never its value. An
+    account with no credentials gets a demo exchange.
+    """
+    fields: dict = {
+        "product_types": list(account.product_types),
+        "streams": list(account.streams),
+        "read_timeout_s": account.read_timeout_s,
+        "base_url": account.base_url,
+    }
+    if account.credential_vars:
+        key, secret, passphrase = (dg.EnvVar(v) for v in account.credential_vars)
+        fields |= {"api_key": key, "api_secret": secret, "api_passphrase": passphrase}
+    storage = StorageResource(location=account.output, s3_endpoint_url=s3_endpoint_url)
+    return {account.bitget_key: BitgetResource(**fields), account.storage_key: storage}

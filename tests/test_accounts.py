@@ -9,7 +9,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from bitget_assets.accounts import Account, configured_accounts
+from bitget_assets.accounts import Account
+from bitget_assets.settings import SettingsError, load_settings
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from tests.simhelpers import HISTORY, NOW_MS, PENDING
 
@@ -19,28 +20,52 @@ TWO = {"BITGET_ACCOUNTS": "alpha,beta"} | {
 }
 
 
+def names(environ: dict) -> list[str]:
+    return [a.name for a in load_settings(environ).accounts]
+
+
 def test_accounts_are_listed_by_name_and_bad_lists_are_refused():
-    assert configured_accounts({}) == [Account()]
-    assert configured_accounts({"BITGET_ACCOUNTS": " alpha, beta_2 "}) == [Account("alpha"), Account("beta_2")]
+    assert load_settings({}).accounts == (Account(),)
+    assert names(TWO | {"BITGET_ACCOUNTS": " alpha, beta "}) == ["alpha", "beta"]
     for bad in ("Alpha", "alpha,alpha", "9x", "a-b"):
-        with pytest.raises(ValueError, match="BITGET_ACCOUNTS"):
-            configured_accounts({"BITGET_ACCOUNTS": bad})
+        with pytest.raises(SettingsError, match="BITGET_ACCOUNTS"):
+            load_settings({"BITGET_ACCOUNTS": bad})
 
 
 def test_each_account_has_its_own_names_and_output():
-    alpha = Account("alpha")
+    alpha = load_settings(TWO).account("alpha")
     assert alpha.asset_key("sorted_orders") == dg.AssetKey(["alpha", "sorted_orders"])
-    assert (alpha.partitions_name, alpha.bitget_key, alpha.env_var("API_KEY")) == (
-        "alpha__symbols", "alpha__bitget", "BITGET_ALPHA_API_KEY")
+    assert (alpha.partitions_name, alpha.bitget_key, alpha.credential_vars) == (
+        "alpha__symbols", "alpha__bitget", ("BITGET_ALPHA_API_KEY", "BITGET_ALPHA_API_SECRET",
+                                            "BITGET_ALPHA_API_PASSPHRASE"))
     assert Account().asset_key("sorted_orders") == dg.AssetKey("sorted_orders")
-    assert alpha.output({}) == "data/alpha"
-    assert alpha.output({"BITGET_OUTPUT": "s3://bucket/hist/"}) == "s3://bucket/hist/alpha"
-    assert alpha.output({"BITGET_OUTPUT": "x", "BITGET_ALPHA_OUTPUT": "/srv/alpha"}) == "/srv/alpha"
-    assert Account().output({"BITGET_OUTPUT": "s3://bucket/hist"}) == "s3://bucket/hist"
+    assert alpha.output == "data/alpha"
+    assert load_settings(TWO | {"BITGET_OUTPUT": "s3://bucket/hist/"}).account("alpha").output == "s3://bucket/hist/alpha"
+    assert load_settings(TWO | {"BITGET_OUTPUT": "x", "BITGET_ALPHA_OUTPUT": "/srv/alpha"}).account(
+        "alpha").output == "/srv/alpha"
+    assert load_settings({"BITGET_OUTPUT": "s3://bucket/hist"}).account("").output == "s3://bucket/hist"
     # A setting of the deployment applies to every account unless the account has its own.
-    env = {"BITGET_PRODUCT_TYPES": "USDT-FUTURES", "BITGET_BETA_PRODUCT_TYPES": "COIN-FUTURES"}
-    assert (alpha.setting("PRODUCT_TYPES", env), Account("beta").setting("PRODUCT_TYPES", env)) == (
-        "USDT-FUTURES", "COIN-FUTURES")
+    settings = load_settings(TWO | {"BITGET_PRODUCT_TYPES": "USDT-FUTURES", "BITGET_BETA_PRODUCT_TYPES": "COIN-FUTURES"})
+    assert (settings.account("alpha").product_types, settings.account("beta").product_types) == (
+        ("USDT-FUTURES",), ("COIN-FUTURES",))
+
+
+def test_bad_settings_are_refused_naming_the_variable():
+    for env, variable in (({"BITGET_PRODUCT_TYPES": "USDT-FUTURES,SPOT"}, "BITGET_PRODUCT_TYPES"),
+                          ({"BITGET_STREAMS": "orders,funding"}, "BITGET_STREAMS"),
+                          ({"BITGET_EXECUTOR": "threads"}, "BITGET_EXECUTOR"),
+                          ({"BITGET_RATE_LIMIT_BACKEND": "sqlite"}, "BITGET_RATE_LIMIT_BACKEND"),
+                          ({"BITGET_REQUESTS_PER_SECOND": "fast"}, "BITGET_REQUESTS_PER_SECOND"),
+                          ({"BITGET_API_KEY": "k"}, "BITGET_API_SECRET")):
+        with pytest.raises(SettingsError, match=variable):
+            load_settings(env)
+
+
+def test_streams_always_include_orders_in_a_fixed_order():
+    assert load_settings({}).account("").streams == ("orders", "plan_orders")
+    assert load_settings({"BITGET_STREAMS": "fills"}).account("").streams == ("orders", "fills")
+    assert load_settings({"BITGET_STREAMS": "fills,plan_orders"}).account("").streams == (
+        "orders", "plan_orders", "fills")
 
 
 def _load_definitions(env: dict) -> subprocess.CompletedProcess:
@@ -60,7 +85,7 @@ def test_definitions_hold_one_complete_pipeline_per_account():
     assert d["assets"] == [f"{a}/{n}" for a in ("alpha", "beta") for n in ("order_scan", "sorted_orders",
                                                                               "symbol_orders")]
     assert len(d["checks"]) == 8 and "beta/symbol_orders:partitions_hold_only_their_symbol" in d["checks"]
-    jobs = {f"{a}__{j}" for a in ("alpha", "beta") for j in ("scan_job", "extract_job", "refresh_job")}
+    jobs = {f"{a}__{j}" for a in ("alpha", "beta") for j in ("scan_job", "update_symbols_job", "refresh_job")}
     assert jobs <= set(d["jobs"])
     assert d["sensors"] == ["alpha__new_symbols_sensor", "beta__new_symbols_sensor"]
     assert d["schedules"] == ["alpha__refresh_schedule", "beta__refresh_schedule"]

@@ -1,16 +1,17 @@
-"""Definitions load; the sensor and the schedule request exactly what they should."""
+"""What `defs` serves: the graph, the jobs, and the sensor and schedule as the daemon would run them."""
 
-import os
 from datetime import timedelta
 
 import dagster as dg
+import pytest
 
-from bitget_assets import history_store as hs
-from bitget_assets.definitions import defs
-from bitget_assets.resources import StorageResource
-from bitget_assets.schedules import refresh_schedule
-from bitget_assets.sensors import new_symbols_sensor
-from bitget_assets.storage import LocalStorage
+from bitget_assets.definitions import build_definitions, defs
+from bitget_assets.lineage import SCAN_RUN_TAG
+from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
+from bitget_assets.sensors import APPLIED_BY_LAUNCHER_TAG
+from bitget_assets.settings import load_settings
+from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from tests.simhelpers import NOW_MS
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -19,68 +20,109 @@ def test_definitions_load_with_the_expected_graph():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"order_scan", "symbol_orders", "sorted_orders"}
-    assert {j for j in ("scan_job", "extract_job", "refresh_job") if defs.resolve_job_def(j)} == {
-        "scan_job", "extract_job", "refresh_job"}
-    assert defs.resolve_sensor_def("new_symbols_sensor") and defs.resolve_schedule_def("refresh_schedule")
+    jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
+    assert jobs == {"scan_job", "update_symbols_job", "refresh_job"}
+    assert defs.resolve_sensor_def("new_symbols_sensor").job_name == "update_symbols_job"
+    assert defs.resolve_schedule_def("refresh_schedule").job_name == "scan_job"
     checks = {k.name for k in graph.asset_check_keys}
-    assert {"unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions",
-            "partitions_hold_only_their_symbol"} <= checks
+    assert checks == {"unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions",
+                      "partitions_hold_only_their_symbol"}
+    assert set(defs.resources) >= {"bitget", "storage", "rate_limiter", "progress"}
+
+
+def freshness(environ: dict) -> dg.FreshnessPolicy:
+    specs = {s.key.to_user_string(): s for s in build_definitions(load_settings(environ)).resolve_all_asset_specs()}
+    assert {k: s.freshness_policy for k, s in specs.items() if k != "sorted_orders"} == {
+        "order_scan": None, "symbol_orders": None}  # only the output is judged
+    return specs["sorted_orders"].freshness_policy
 
 
 def test_sorted_orders_declares_the_freshness_policy():
     """A missed refresh turns sorted_orders amber after 30 minutes and red after 60 (by default). Evaluating
     the policy needs the daemon, so this checks what the definitions declare, as the UI will read it."""
-    assert "BITGET_STALE_AFTER_MINUTES" not in os.environ, "this test checks the default fail window"
-    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
-    policy = specs["sorted_orders"].freshness_policy
-    assert policy is not None, "sorted_orders has no freshness policy"
-    assert policy.fail_window.to_timedelta() == timedelta(minutes=60)
-    assert policy.warn_window.to_timedelta() == timedelta(minutes=30)
-    assert policy == dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=60),
-                                                     warn_window=timedelta(minutes=30))
-    # Only the output is judged: the partitions and the scan are refreshed as its inputs.
-    assert {k: s.freshness_policy for k, s in specs.items() if k != "sorted_orders"} == {
-        "order_scan": None, "symbol_orders": None}
+    assert freshness({}) == dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=60),
+                                                           warn_window=timedelta(minutes=30))
 
 
-def write_manifest(tmp_path, scan_id, symbols):
-    hs.write_json(LocalStorage(tmp_path), hs.SCAN_MANIFEST, {"scan_id": scan_id, "symbols": symbols})
+@pytest.mark.parametrize("minutes, warn", [(20, 10), (30, 15), (90, 30)])
+def test_a_short_stale_window_still_loads(minutes, warn):
+    """BITGET_STALE_AFTER_MINUTES <= 30 made the code location fail to load (the warn window was fixed at 30)."""
+    policy = freshness({"BITGET_STALE_AFTER_MINUTES": str(minutes)})
+    assert policy.fail_window.to_timedelta() == timedelta(minutes=minutes)
+    assert policy.warn_window.to_timedelta() == timedelta(minutes=warn)
 
 
-def evaluate(instance, storage, cursor=None):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
-        return new_symbols_sensor(ctx)
+def simulator_resources(sim, out) -> dict:
+    c = sim.credentials("demo")
+    return {
+        "bitget": BitgetResource(api_key=c["api_key"], api_secret=c["api_secret"], api_passphrase=c["passphrase"],
+                                 base_url=sim.base_url),
+        "rate_limiter": RateLimiterResource(backend="memory", requests_per_second=50),
+        "storage": StorageResource(location=str(out)),
+        "progress": ProgressResource(),
+    }
 
 
-def test_sensor_adds_new_symbols_in_one_run_and_moves_its_cursor(tmp_path):
-    storage = StorageResource(location=str(tmp_path))
-    with dg.instance_for_test() as instance:
-        assert isinstance(evaluate(instance, storage), dg.SkipReason)  # no scan yet
+def evaluate(instance, cursor=None):
+    sensor = defs.resolve_sensor_def("new_symbols_sensor")
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as ctx:
+        return sensor(ctx)
 
-        write_manifest(tmp_path, "scan-1", {"BTCUSDT:USDT-FUTURES": 90, "ETHUSD:COIN-FUTURES": 5, "X1:USDT-FUTURES": 1})
-        result = evaluate(instance, storage)
-        added = result.dynamic_partitions_requests[0]
-        assert list(added.partition_keys) == ["BTCUSDT:USDT-FUTURES", "ETHUSD:COIN-FUTURES", "X1:USDT-FUTURES"]
+
+def test_sensor_applies_each_scan_once_and_registers_new_symbols(tmp_path):
+    """The sensor reacts to order_scan materializations: a scan alone (the schedule's) gets one run over every
+    partition, tagged with that scan's run; a scan the CLI applies itself only registers its new symbols; a
+    scan already handled is skipped."""
+    spec = AccountSpec(name="demo", seed=5, orders=300, symbols=6, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=None, frozen=True)) as sim, \
+            dg.instance_for_test() as instance:
+        resources = simulator_resources(sim, tmp_path / "out")
+        scan_job = defs.resolve_job_def("scan_job")
+        assert isinstance(evaluate(instance), dg.SkipReason)  # no scan yet
+
+        first = scan_job.execute_in_process(instance=instance, resources=resources)
+        result = evaluate(instance)
+        added = list(result.dynamic_partitions_requests[0].partition_keys)
+        symbols = {o["symbol"] for o in sim.truth("demo")}
+        assert {k.split(":")[0] for k in added} == symbols and len(added) == len(symbols)
         assert len(result.run_requests) == 1  # one run for all of them, not one per symbol
         tags = result.run_requests[0].tags
-        assert (tags[RANGE_START], tags[RANGE_END]) == ("BTCUSDT:USDT-FUTURES", "X1:USDT-FUTURES")
-        assert result.cursor == "scan-1"
+        assert (tags[RANGE_START], tags[RANGE_END]) == (added[0], added[-1])
+        assert tags[SCAN_RUN_TAG] == first.run_id
+        instance.add_dynamic_partitions("symbols", added)
+        assert isinstance(evaluate(instance, cursor=result.cursor), dg.SkipReason)  # handled already
+        update = defs.resolve_job_def("update_symbols_job")
+        applied = update.execute_in_process(instance=instance, resources=resources, tags=tags)
+        sources = {m.partition: m.metadata["source"].value for m in applied.asset_materializations_for_node(
+            "symbol_orders")}
+        assert sources == dict.fromkeys(added, f"account scan {first.run_id[:8]}")  # lineage: the tagged scan
 
-        instance.add_dynamic_partitions("symbols", list(added.partition_keys))
-        assert isinstance(evaluate(instance, storage, cursor="scan-1"), dg.SkipReason)
+        # A later scan with a new symbol: one run over every partition, the new one appended last.
+        sim.add_orders("demo", orders=[{"symbol": "NEWSYMUSDT", "productType": "USDT-FUTURES"}] * 3)
+        second = scan_job.execute_in_process(instance=instance, resources=resources)
+        result2 = evaluate(instance, cursor=result.cursor)
+        assert [k.split(":")[0] for k in result2.dynamic_partitions_requests[0].partition_keys] == ["NEWSYMUSDT"]
+        tags = result2.run_requests[0].tags
+        new_key = result2.dynamic_partitions_requests[0].partition_keys[0]
+        assert (tags[RANGE_START], tags[RANGE_END], tags[SCAN_RUN_TAG]) == (added[0], new_key, second.run_id)
 
-        write_manifest(tmp_path, "scan-2", {"BTCUSDT:USDT-FUTURES": 95, "SOLUSDT:USDT-FUTURES": 2})
-        result = evaluate(instance, storage, cursor="scan-1")
-        assert list(result.dynamic_partitions_requests[0].partition_keys) == ["SOLUSDT:USDT-FUTURES"]
-        assert result.run_requests[0].tags[RANGE_START] == "SOLUSDT:USDT-FUTURES"
-        assert result.cursor == "scan-2"
+        # A scan its launcher applies (the CLI): symbols registered, no run requested.
+        instance.add_dynamic_partitions("symbols", [new_key])
+        scan_job.execute_in_process(instance=instance, resources=resources,
+                                    tags={APPLIED_BY_LAUNCHER_TAG: "bitget-orders"})
+        result3 = evaluate(instance, cursor=result2.cursor)
+        assert result3.run_requests == [] and result3.dynamic_partitions_requests == []
 
 
-def test_schedule_scans_first_then_refreshes_the_whole_range():
+def test_schedule_always_launches_the_scan():
+    """The first tick on a fresh instance has no partition: the schedule still requests a valid run (the scan,
+    which needs none); the bug was a RunRequest for another job than the schedule's, failing every step."""
+    schedule = defs.resolve_schedule_def("refresh_schedule")
     with dg.instance_for_test() as instance:
-        request = refresh_schedule(dg.build_schedule_context(instance=instance))
-        assert request.job_name == "scan_job"
-        instance.add_dynamic_partitions("symbols", ["A1:USDT-FUTURES", "B2:COIN-FUTURES"])
-        request = refresh_schedule(dg.build_schedule_context(instance=instance))
-        assert request.job_name in (None, "refresh_job")
-        assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("A1:USDT-FUTURES", "B2:COIN-FUTURES")
+        for keys in ([], ["A1:USDT-FUTURES", "B2:COIN-FUTURES"]):
+            if keys:
+                instance.add_dynamic_partitions("symbols", keys)
+            with dg.build_schedule_context(instance=instance) as ctx:
+                requests = schedule.evaluate_tick(ctx).run_requests
+            assert len(requests) == 1 and requests[0].job_name in (None, "scan_job")
+            assert schedule.job_name == "scan_job"
