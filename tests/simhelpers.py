@@ -16,6 +16,8 @@ def client_for(sim, account="demo", *, rate=50.0, **kwargs) -> BitgetClient:
     creds = Credentials(c["api_key"], c["api_secret"], c["passphrase"], base_url=sim.base_url)
     kwargs.setdefault("timeout", (2.0, 3.0))
     kwargs.setdefault("max_backoff_s", 0.5)
+    kwargs.setdefault("rate_limited_pause_s", 0.05)  # 429 pauses grow from 0.05 s, not Bitget's 1 s
+    kwargs.setdefault("rate_limited_max_pause_s", 0.4)
     return BitgetClient(creds, ThreadLimiter(rate), **kwargs)
 
 
