@@ -28,12 +28,13 @@ OUTPUT_CSV = "orders.csv"
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """(symbol, product type) of `SYMBOL:PRODUCT-TYPE`; the symbol may hold any printable character."""
+    """(symbol, product type) of `SYMBOL:PRODUCT-TYPE` (the rule of partitions.parse_partition_key, without
+    importing Dagster): any printable symbol but blanks, ':', '/', '\\' and a leading '.'."""
     symbol, sep, product_type = key.rpartition(":")
     if not sep or not symbol or not product_type.endswith("-FUTURES") or not product_type.replace("-", "").isalnum():
         raise ValueError(f"malformed partition key {key!r}: expected SYMBOL:PRODUCT-TYPE, e.g. BTCUSDT:USDT-FUTURES")
-    if not symbol.isprintable() or symbol != symbol.strip():
-        raise ValueError(f"malformed partition key {key!r}: the symbol has blanks or control characters")
+    if not symbol.isprintable() or any(c.isspace() or c in "/\\:" for c in symbol) or symbol.startswith("."):
+        raise ValueError(f"malformed partition key {key!r}: the symbol has blanks, separators or control characters")
     return symbol, product_type
 
 

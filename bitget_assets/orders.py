@@ -46,7 +46,7 @@ def empty_frame(required: tuple[str, ...] = REQUIRED) -> pl.DataFrame:
 
 def concat(frames: Iterable[pl.DataFrame], empty: pl.DataFrame | None = None) -> pl.DataFrame:
     """Stack frames; columns missing from some are filled with nulls. Same-schema frames are not copied."""
-    frames = [f for f in frames if f.width]
+    frames = [f for f in frames if f.height]  # an empty frame would impose its column order on the rest
     if not frames:
         return empty_frame() if empty is None else empty
     if all(f.schema == frames[0].schema for f in frames):

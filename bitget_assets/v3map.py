@@ -14,7 +14,7 @@ _ORDER_NAMES = {  # v3 name -> v2 name
     "orderId": "orderId", "clientOid": "clientOid", "symbol": "symbol", "qty": "size", "price": "price",
     "avgPrice": "priceAvg", "cumExecQty": "baseVolume", "cumExecValue": "quoteVolume", "orderStatus": "status",
     "side": "side", "posSide": "posSide", "orderType": "orderType", "timeInForce": "force",
-    "marginMode": "marginMode", "holdMode": "posMode", "execType": "orderSource", "takeProfit":
+    "marginMode": "marginMode", "holdMode": "posMode", "takeProfit":
     "presetStopSurplusPrice", "stopLoss": "presetStopLossPrice", "createdTime": "cTime", "updatedTime": "uTime",
 }
 _PLAN_NAMES = {
@@ -66,8 +66,6 @@ def order_row(row: dict) -> dict:
     out = _renamed(row, _ORDER_NAMES)
     if "reduceOnly" in row:
         out["reduceOnly"] = str(row["reduceOnly"]).upper()
-    if "category" in row:
-        out["_category"] = str(row["category"])
     details = [d for d in _fee_details(row) if isinstance(d, dict)]
     coins = {d.get("feeCoin") for d in details}
     fees = [d.get("fee") for d in details if d.get("fee") not in (None, "")]
