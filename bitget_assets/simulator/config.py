@@ -43,6 +43,8 @@ class SimulatorConfig:
     def __post_init__(self):
         if self.empty_style not in EMPTY_STYLES:
             raise ValueError(f"empty_style must be one of {EMPTY_STYLES}")
+        if self.mode_transition_s < 0 or self.v3_max_span_days <= 0 or self.ip_window_s <= 0 or self.ip_lockout_s < 0:
+            raise ValueError("mode_transition_s and ip_lockout_s must be >= 0, v3_max_span_days and ip_window_s > 0")
         if self.latency is not None:
             lo, hi = self.latency
             if not 0 <= lo <= hi:

@@ -182,3 +182,11 @@ def test_bad_mode_and_unknown_account_are_refused():
         Simulator([CLA], SimulatorConfig(account_modes={"cla": "hybrid"}))
     with pytest.raises(ValueError, match="unknown accounts"):
         Simulator([CLA], SimulatorConfig(account_modes={"nobody": "unified"}))
+
+
+def test_admin_truth_in_v3_shape_and_config_checks(usim):
+    admin = AdminClient(usim.base_url, usim.admin_token)
+    assert admin.truth("uni", shape="v3") == usim.truth("uni", shape="v3")
+    assert admin.truth("uni", shape="v3", dataset="fills") == usim.truth("uni", shape="v3", dataset="fills")
+    with pytest.raises(ValueError, match="ip_window_s"):
+        SimulatorConfig(ip_window_s=0)
