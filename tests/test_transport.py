@@ -10,7 +10,11 @@ import pytest
 
 from bitget_assets.bitget import BitgetAuthError, BitgetClient, BitgetParameterError, BitgetTransientError
 from bitget_assets.bitget.account import AccountModeTimeoutError, detect_account_mode
-from bitget_assets.bitget.errors import BitgetRateLimitExhaustedError, BitgetUnifiedAccountError
+from bitget_assets.bitget.errors import (
+    BitgetAccountModeError,
+    BitgetRateLimitExhaustedError,
+    BitgetUnifiedAccountError,
+)
 from bitget_assets.ratelimit import FileLimiter, ThreadLimiter
 from tests.fake_exchange import TIME_PATH, Answer, FakeExchange, error, ok
 
@@ -232,3 +236,10 @@ def test_a_run_that_reads_server_time_first_measures_the_clock_with_it():
         client.request(HISTORY, {"productType": "USDT-FUTURES"})
         assert [r.path for r in fake.log] == [TIME_PATH, HISTORY]
         assert abs(client.clock_offset_ms + 50_000) < 1000
+
+
+def test_order_endpoints_during_a_mode_switch_fail_typed_and_unretried():
+    with FakeExchange(route=lambda r: error("25007", "Account in an irregular status")) as fake:
+        with pytest.raises(BitgetAccountModeError, match="switching between classic and unified"):
+            client_of(fake).request(HISTORY, {"productType": "USDT-FUTURES"})
+        assert len(fake.requests_to(HISTORY)) == 1

@@ -33,6 +33,8 @@ UNIFIED_ACCOUNT_CODES = {
     "40731": "the account is a Unified Trading Account (copy trading): the classic v2 API is not supported",
 }
 CLASSIC_ACCOUNT_CODES = {"40084": "the account is a classic account: the v3 (unified) API is not supported"}
+# What order endpoints answer while an account is upgrading/switching (a guess: docs/api-notes.md).
+ACCOUNT_TRANSITION_CODES = {"25007": "the account is switching between classic and unified: run again in a minute"}
 
 
 class BitgetError(Exception):
@@ -45,7 +47,8 @@ class BitgetAPIError(BitgetError):
     def __init__(self, code: str, msg: str, endpoint: str, http_status: int | None = None):
         self.code, self.msg, self.endpoint, self.http_status = code, msg, endpoint, http_status
         meaning = (AUTH_CODES.get(code) or PARAMETER_CODES.get(code) or AMBIGUOUS_CODES.get(code)
-                   or UNIFIED_ACCOUNT_CODES.get(code) or CLASSIC_ACCOUNT_CODES.get(code))
+                   or UNIFIED_ACCOUNT_CODES.get(code) or CLASSIC_ACCOUNT_CODES.get(code)
+                   or ACCOUNT_TRANSITION_CODES.get(code))
         text = f"{meaning}: {msg}" if meaning and msg and meaning.lower() != msg.lower() else (meaning or msg)
         super().__init__(f"{text} ({code}) on {endpoint}")
 
@@ -96,6 +99,8 @@ def api_error(code: str, msg: str, endpoint: str, http_status: int | None) -> Bi
         cls = BitgetUnifiedAccountError
     elif code in CLASSIC_ACCOUNT_CODES:
         cls = BitgetClassicAccountError
+    elif code in ACCOUNT_TRANSITION_CODES:
+        cls = BitgetAccountModeError
     elif code in PARAMETER_CODES:
         cls = BitgetParameterError
     elif code in TRANSIENT_CODES or code in AMBIGUOUS_CODES or (http_status or 0) >= 500:
