@@ -275,8 +275,16 @@ def _activity_page(ex: Exchange, kind: str, account: Account, q: Mapping[str, st
             ids = book.ids
         else:
             book = store.fills
-            positions = book.query(product_type=pt, symbol_idx=si, lower=lower, upper=upper, id_lt=id_lt,
-                                   limit=limit, order_id=order_id)
+            if order_id is not None:  # the order's own symbol and [cTime, uTime] bound its fills
+                bounds = store.order_bounds(order_id)
+                if bounds is None or (si is not None and si != bounds[0]) \
+                        or store.account.symbols[bounds[0]].product_type != pt:
+                    bounds = None
+                else:
+                    si, lower, upper = bounds[0], max(lower, bounds[1]), min(upper, bounds[2])
+            if order_id is None or bounds is not None:
+                positions = book.query(product_type=pt, symbol_idx=si, lower=lower, upper=upper, id_lt=id_lt,
+                                       limit=limit, order_id=order_id)
             ids = book.tids
     list_key = b"entrustedList" if plans else b"fillList"
     if not positions:

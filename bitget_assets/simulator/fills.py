@@ -118,7 +118,6 @@ class FillBook:
         self.all: list[int] = []
         self.by_pt: dict[str, list[int]] = defaultdict(list)
         self.by_sym: dict[int, list[int]] = defaultdict(list)
-        self.by_order: dict[int, list[int]] = defaultdict(list)
 
     def __len__(self) -> int:
         return len(self.blobs)
@@ -142,7 +141,7 @@ class FillBook:
         self.blobs.append(blob)
         key = self.tids.__getitem__
         pt = self.symbols[si].product_type
-        for idx in (self.all, self.by_pt[pt], self.by_sym[si], self.by_order[oid]):
+        for idx in (self.all, self.by_pt[pt], self.by_sym[si]):
             if idx and tid < key(idx[-1]):
                 insort(idx, p, key=key)
             else:
@@ -159,21 +158,23 @@ class FillBook:
 
     def query(self, *, product_type: str, symbol_idx: int | None, lower: int, upper: int,
               id_lt: int | None = None, limit: int = 100, order_id: int | None = None) -> list[int]:
-        """Positions of matching fills, newest (highest tradeId) first, at most `limit`."""
-        if order_id is not None:
-            idx = [p for p in self.by_order.get(order_id, ())
-                   if self.symbols[self.sym_idx[p]].product_type == product_type
-                   and (symbol_idx is None or self.sym_idx[p] == symbol_idx)]
-        elif symbol_idx is not None:
-            idx = self.by_sym.get(symbol_idx, [])
-        else:
-            idx = self.by_pt.get(product_type, [])
+        """Positions of matching fills, newest (highest tradeId) first, at most `limit`. With `order_id`, give
+        that order's symbol and narrow [lower, upper] to its [cTime, uTime] (no per-order index: memory)."""
+        idx = self.by_pt.get(product_type, []) if symbol_idx is None else self.by_sym.get(symbol_idx, [])
         key = self.tids.__getitem__
         hi = bisect_left(idx, upper * 1_000_000 + 1_000_000, key=key)
         if id_lt is not None:
             hi = min(hi, bisect_left(idx, id_lt, key=key))
         lo = bisect_left(idx, lower * 1_000_000, key=key, hi=hi)
-        return [idx[i] for i in range(hi - 1, max(lo, hi - limit) - 1, -1)]
+        if order_id is None:
+            return [idx[i] for i in range(hi - 1, max(lo, hi - limit) - 1, -1)]
+        oids, out = self.oids, []
+        for i in range(hi - 1, lo - 1, -1):
+            if oids[idx[i]] == order_id:
+                out.append(idx[i])
+                if len(out) >= limit:
+                    break
+        return out
 
     def truth_positions(self, cut_ms: int | None) -> list[int]:
         """Fills with cTime >= cut_ms (None = all), sorted by (cTime, tradeId) = by tradeId."""

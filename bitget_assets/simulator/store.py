@@ -21,12 +21,12 @@ from .plans import HISTORY_STATUSES, KIND_GROUP, KINDS, PLAN_KEYS, SPAWN_SOURCES
 from .symbols import SymbolInfo, symbol_info
 
 DATASETS = ("orders", "plan_orders", "fills")
-# Plans and fills of bigger accounts are made on first use (benchmarks with a million orders never read them).
-EAGER_ACTIVITY_MAX_ORDERS = 50_000
 
 
 class OrderStore:
-    def __init__(self, account: Account):
+    def __init__(self, account: Account, activity: bool = True):
+        """`activity`: make the plan orders and fills now (a server must not stall its loop on them later);
+        False = on first use (tools that only read orders)."""
         a = self.account = account
         self.oids, self.ctimes, self.sym_idx = a.oids, a.ctimes, a.sym_idx
         self.is_open, self.blobs = a.is_open, a.blobs
@@ -42,7 +42,7 @@ class OrderStore:
         self._maker: OrderMaker | None = None
         self._plans: PlanBook | None = None
         self._fills: FillBook | None = None
-        if len(self.oids) <= EAGER_ACTIVITY_MAX_ORDERS:
+        if activity:
             self._build_activity()
 
     # -- plan orders and fills -------------------------------------------------------------------------------
@@ -278,6 +278,14 @@ class OrderStore:
                                ctime=ctime)
         return self.fills.add_order_fills(si, self.oids[p], made)
 
+    def order_bounds(self, order_id: int) -> tuple[int, int, int] | None:
+        """(symbol index, cTime, uTime) of an order, None if unknown: every fill of it lies in that window."""
+        try:
+            p = self.position_of(order_id)
+        except ValueError:
+            return None
+        return self.sym_idx[p], self.ctimes[p], int(json.loads(self.blobs[p])["uTime"] or self.ctimes[p])
+
     def position_of(self, order_id: int) -> int:
         j = bisect_left(self.oids, order_id)
         if j == len(self.oids) or self.oids[j] != order_id:
@@ -428,7 +436,7 @@ def truth_blobs_for(spec, retention_days: float = 90, dataset: str = "orders",
     from .accounts import DAY_MS, generate_account
 
     account = generate_account(spec)
-    store = OrderStore(account)
+    store = OrderStore(account, activity=dataset != "orders")
     return store.truth_blobs(account.now_ms, int(retention_days * DAY_MS), dataset, include_expired)
 
 
