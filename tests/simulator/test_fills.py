@@ -161,16 +161,16 @@ def test_rate_limit_is_per_endpoint():
     with Simulator([spec], SimulatorConfig(frozen=True, rate_limit=10)) as sim:
         creds, s = sim.credentials("r"), requests.Session()
         paths = [FILLS, FILL_HISTORY, "/api/v2/mix/order/orders-plan-history"]
-        t0 = time.time()
         statuses = defaultdict(list)
-        for _ in range(14):
+        until = time.time() + 1.5
+        while time.time() < until:  # round robin, as fast as this machine goes
             for path in paths:
                 query = "productType=USDT-FUTURES" + ("&planType=normal_plan" if "plan" in path else "")
                 statuses[path].append(signed_get(sim.base_url, creds, path, query, session=s).status_code)
-        assert time.time() - t0 < 1.0, "too slow to fill one second's budget"
         for path in paths:
-            assert statuses[path].count(200) == 10 and statuses[path].count(429) == 4, path
-            assert sim.max_requests_per_window("r", endpoint=path) == 10
+            assert 429 in statuses[path], (path, len(statuses[path]))
+            assert sim.max_requests_per_window("r", endpoint=path) == 10, path
+        # Each endpoint has its own 10/s: together they were accepted 30 times within one second.
         assert sim.max_requests_per_window("r") == 30
 
 

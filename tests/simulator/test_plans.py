@@ -68,7 +68,7 @@ def test_plan_ids_share_the_order_space_without_collisions(sim):
     assert all(len(i) == 19 and i.isdigit() for i in ids) and len(set(ids)) == len(ids)
     order_ids = {o["orderId"] for o in sim.truth("demo", include_expired=True)}
     trade_ids = {f["tradeId"] for f in sim.truth("demo", dataset="fills", include_expired=True)}
-    assert not set(ids) & order_ids and not set(ids) & trade_ids
+    assert not set(ids) & order_ids and not set(ids) & trade_ids and not order_ids & trade_ids
     assert all(abs(int(p["orderId"]) // 1_000_000 - int(p["cTime"])) == 0 for p in plans)  # time-ordered
 
 
