@@ -19,7 +19,7 @@ from .symbols import SymbolInfo
 FILL_KEYS = ("tradeId", "symbol", "orderId", "price", "baseVolume", "feeDetail", "side", "quoteVolume", "profit",
              "enterPointSource", "tradeSide", "posMode", "tradeScope", "marginCoin", "cTime")
 # feeDetail is an array (raw JSON); every other value is a plain string without quotes or backslashes.
-_TEMPLATE = "{" + ",".join(f'"{k}":%s' if k == "feeDetail" else f'"{k}":"%s"' for k in FILL_KEYS) + "}"
+_REST = ",".join(f'"{k}":%s' if k == "feeDetail" else f'"{k}":"%s"' for k in FILL_KEYS[1:]) + "}"
 TRADE_RANK_BASE = 700_000
 _RANKS = 1_000_000 - TRADE_RANK_BASE
 
@@ -102,8 +102,17 @@ def fills_for_order(rng: random.Random, order: dict, info: SymbolInfo, count: in
     return out
 
 
+def render_rest(values: tuple) -> bytes:
+    """Everything after the tradeId (ids are handed out once all times are known)."""
+    return (_REST % values).encode()
+
+
 def render_fill(trade_id: int, values: tuple) -> bytes:
-    return (_TEMPLATE % (trade_id, *values)).encode()
+    return with_trade_id(trade_id, render_rest(values))
+
+
+def with_trade_id(trade_id: int, rest: bytes) -> bytes:
+    return b'{"tradeId":"%d",%s' % (trade_id, rest)
 
 
 class FillBook:
@@ -187,18 +196,20 @@ def generate_fills(account, book: FillBook) -> None:
     spec = account.spec
     rng = random.Random(f"{spec.seed}:{spec.name}:fills")
     symbols, blobs, sym_idx, oids = account.symbols, account.blobs, account.sym_idx, account.oids
-    pending = []  # (cTime, seq, sym index, orderId, values)
+    pending = []  # (cTime, seq, sym index, orderId, rendered rest): compact until ids are known
     for p, blob in enumerate(blobs):
         if b'"baseVolume":"0"' in blob:
             continue
         order = json.loads(blob)
         si = sym_idx[p]
         for t, values in fills_for_order(rng, order, symbols[si]):
-            pending.append((t, len(pending), si, oids[p], values))
+            pending.append((t, len(pending), si, oids[p], render_rest(values)))
     pending.sort(key=lambda f: (f[0], f[1]))
     prev_t, rank = None, 0
-    for t, _, si, oid, values in pending:
+    for i in range(len(pending)):
+        t, _, si, oid, rest = pending[i]
+        pending[i] = None  # each rest is held once: here or in the book
         rank = rank + 1 if t == prev_t else 0
         prev_t = t
         tid = max(t * 1_000_000 + TRADE_RANK_BASE + rank, oid + 1)
-        book.add(tid, si, oid, t, render_fill(tid, values))
+        book.add(tid, si, oid, t, with_trade_id(tid, rest))
