@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rate-limit", type=int, default=10, help="per account and endpoint per second, 0 = off")
     s.add_argument("--public-rate-limit", type=int, default=20, help="per IP per second, 0 = off")
     s.add_argument("--max-span-days", type=float, default=90)
+    s.add_argument("--fills-span-days", type=float, default=90, help="/mix/order/fills span (40705 beyond)")
+    s.add_argument("--fill-history-span-days", type=float, default=7, help="fill-history span (00001 beyond)")
     s.add_argument("--latency", default="0", help="seconds, e.g. 0.08-0.2 (0 = off)")
     for name, help_ in (("5xx", "HTTP 502/503 HTML"), ("429", "start a 429 burst"), ("reset", "connection reset"),
                         ("slow", "answer late"), ("truncated", "body cut in half"),
@@ -127,6 +129,7 @@ def _serve(a: argparse.Namespace) -> int:
                          release_window=a.release_window, release_http400=a.release_http400)
     cfg = SimulatorConfig(rate_limit=a.rate_limit or None, public_rate_limit=a.public_rate_limit or None,
                           max_span_days=a.max_span_days, retention_days=a.retention_days,
+                          fills_span_days=a.fills_span_days, fill_history_span_days=a.fill_history_span_days,
                           latency=_latency(a.latency), faults=faults, seed=a.seed,
                           request_log_path=a.request_log, admin_token=a.admin_token, frozen=a.freeze,
                           timestamp_tolerance_s=a.timestamp_tolerance, empty_style=a.empty_style,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -10,9 +11,11 @@ import requests
 from bitget_assets.simulator import AccountSpec, AdminClient, Simulator, SimulatorConfig
 from bitget_assets.simulator.store import truth_blobs_for
 
-from .activity import FILLS, PLAN_HISTORY, PLAN_PENDING, PLAN_TYPES, walk
+from .activity import FILL_HISTORY, FILLS, PLAN_HISTORY, PLAN_PENDING, PLAN_TYPES, walk
 from .conftest import NOW
-from .helpers import TYPES
+from .helpers import TYPES, signed_get
+
+DAY = 86_400_000
 
 BIN = os.path.join(os.path.dirname(sys.executable), "bitget-sim")
 FLAGS = ["--account", "tr", "--seed", "5", "--orders", "700", "--symbols", "21", "--now", str(NOW)]
@@ -49,3 +52,19 @@ def test_cli_datasets_match_a_served_walk_byte_for_byte():
         assert [json.loads(x) for x in lines] == every[dataset]
         assert len(lines) > len(truth_blobs_for(SPEC, dataset=dataset))
     assert len(every["orders"]) == 700 + 70  # returnable plus the 10% expired
+
+
+def test_serve_span_flags():
+    proc = subprocess.Popen([BIN, "serve", *FLAGS, "--freeze", "--fill-history-span-days", "3",
+                             "--fills-span-days", "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        short = signed_get(info["base_url"], info, FILL_HISTORY, f"productType=USDT-FUTURES&startTime={NOW - 4 * DAY}")
+        assert short.json()["msg"] == "startTime and endTime interval cannot be greater than 3 days"
+        long = signed_get(info["base_url"], info, FILLS, f"productType=USDT-FUTURES&startTime={NOW - 31 * DAY}")
+        assert long.json()["code"] == "40705"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
