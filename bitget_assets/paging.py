@@ -185,8 +185,9 @@ def walk(client, spec: StreamSpec, product_type: str, *, symbol: str | None = No
     """Pages of one stream, newest window first, each window paged to its end; a span error shortens the span
     (or, for a stream with a fallback, hands the window to it). A stream that takes no `symbol` is read
     account-wide and filtered to `symbol`."""
-    keep = (lambda rows: [r for r in rows if r.get("symbol") == symbol]) if symbol and spec.symbol == SYMBOL_NONE \
-        else (lambda rows: rows)
+    wanted = symbol.upper() if symbol else None  # doc examples spell symbols in lower case; live answers in upper
+    keep = (lambda rows: [r for r in rows if str(r.get("symbol", "")).upper() == wanted]) \
+        if symbol and spec.symbol == SYMBOL_NONE else (lambda rows: rows)
     if not spec.windowed:
         yield from map(keep, _pages(client, spec, product_type, symbol, None, None))
         return

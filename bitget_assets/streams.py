@@ -53,7 +53,7 @@ class StreamSpec:
 
     def params(self, product_type: str, *, symbol: str | None = None, start_ms: int | None = None,
                end_ms: int | None = None, cursor: str | None = None) -> dict:
-        """The query of one request (None values are left out by the client's query builder)."""
+        """The query of one request, without the parameters that have no value."""
         if self.symbol == SYMBOL_NONE:
             symbol = None  # not accepted: the caller filters rows instead
         elif self.symbol == SYMBOL_REQUIRED and not symbol:
@@ -63,7 +63,7 @@ class StreamSpec:
             params |= {"startTime": start_ms, "endTime": end_ms}
         if self.paged:
             params |= {"limit": self.limit, ("idLessThan" if self.cursor == CURSOR_END_ID else "cursor"): cursor}
-        return params
+        return {k: v for k, v in params.items() if v is not None}
 
 
 ORDER_FIELDS = ("orderId", "cTime", "symbol")
