@@ -218,3 +218,34 @@ def test_admin_adds_triggers_and_cancels_plans(psim):
     raw = requests.get(psim.base_url + "/admin/truth", params={"account": "pl", "dataset": "plan_orders"},
                        headers={"X-Admin-Token": "tok"}, timeout=10).json()
     assert raw["plan_orders"] == list(json.loads(json.dumps(list(truth.values()))))
+
+
+def test_walks_equal_truth_while_the_clock_moves(psim):
+    creds = psim.credentials("pl")
+
+    def walks():
+        plans, fills = [], []
+        for pt in TYPES:
+            fills += walk(psim.base_url, creds, "/api/v2/mix/order/fills", f"productType={pt}")
+            for group in PLAN_TYPES:
+                for path in (PLAN_HISTORY, PLAN_PENDING):
+                    plans += walk(psim.base_url, creds, path, f"productType={pt}&planType={group}")
+        return plans, fills
+
+    for step in range(3):
+        psim.advance(40 * DAY)
+        live = [p for p in psim.truth("pl", dataset="plan_orders") if p["planStatus"] == "live"]
+        fired = psim.trigger_plan("pl", live[-1]["orderId"])
+        old = [p for p in live[:-1] if int(p["cTime"]) < psim.now_ms() - 90 * DAY]
+        gone = psim.cancel_plans("pl", [p["orderId"] for p in old])
+        late = psim.add_orders("pl", generate=2, open=1)
+        psim.add_plans("pl", generate=2)
+        plans, fills = walks()
+        assert sorted(plans, key=_key) == psim.truth("pl", dataset="plan_orders"), step
+        assert sorted(fills, key=lambda f: (int(f["cTime"]), int(f["tradeId"]))) == psim.truth("pl", dataset="fills")
+        assert fired["plan"] in plans and {f["tradeId"] for f in fired["fills"]} <= {f["tradeId"] for f in fills}
+        assert {f["orderId"] for f in fills} >= {o["orderId"] for o in late if o["baseVolume"] != "0"}
+        assert all(int(f["cTime"]) >= psim.now_ms() - 90 * DAY for f in fills)
+        # A plan live for more than the retention drops out of every answer once it ends (retention by cTime).
+        assert not {p["orderId"] for p in gone} & {p["orderId"] for p in plans}
+        assert (len(gone) > 0) == (step == 2)
