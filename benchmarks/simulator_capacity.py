@@ -18,8 +18,10 @@ from pathlib import Path
 import requests
 
 from bitget_assets.bitget import BitgetClient, Credentials
+from bitget_assets.paging import fetch_page
 from bitget_assets.ratelimit import ThreadLimiter
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from bitget_assets.streams import ORDERS_HISTORY
 
 NOW_MS = 1_790_000_000_000
 RESULTS = Path(__file__).parent / "results"
@@ -33,7 +35,7 @@ def _client_process(base_url: str, creds: dict, threads: int, seconds: float, qu
         client = BitgetClient(Credentials(creds["api_key"], creds["api_secret"], creds["passphrase"], base_url),
                               ThreadLimiter(1e9), ip_requests_per_second=None)  # measures the server, unbudgeted
         while time.time() < stop_at:
-            client.history_page("USDT-FUTURES")
+            fetch_page(client, ORDERS_HISTORY, "USDT-FUTURES")
             counts[i] += 1
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
