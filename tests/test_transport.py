@@ -243,3 +243,14 @@ def test_order_endpoints_during_a_mode_switch_fail_typed_and_unretried():
         with pytest.raises(BitgetAccountModeError, match="switching between classic and unified"):
             client_of(fake).request(HISTORY, {"productType": "USDT-FUTURES"})
         assert len(fake.requests_to(HISTORY)) == 1
+
+
+def test_bad_settings_are_refused_up_front():
+    with FakeExchange() as fake:
+        with pytest.raises(ValueError, match="ip_requests_per_second must be > 0"):
+            client_of(fake, ip_requests_per_second=0)
+        with pytest.raises(ValueError, match="max_attempts must be >= 1"):
+            client_of(fake, max_attempts=0)
+        with pytest.raises(ValueError, match="rate_limited_patience_s must be >= 0"):
+            client_of(fake, rate_limited_patience_s=-1)
+        assert not fake.log

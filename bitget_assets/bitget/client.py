@@ -126,6 +126,8 @@ class BitgetClient:
         )
         # The per-IP ceiling is one more budget every request draws on; by default one per exchange host, so
         # every account this limiter serves (all processes, or all machines with Redis) shares it.
+        if ip_requests_per_second is not None and not ip_requests_per_second > 0:
+            raise ValueError(f"ip_requests_per_second must be > 0 or None (no IP budget): {ip_requests_per_second!r}")
         ip_key = ip_budget_key or f"bitget-ip:{urlparse(self.base_url).netloc}"
         self._ip_budget = ((ip_key, ip_requests_per_second),) if ip_requests_per_second else ()
         self.uid = uid  # learned by bitget.account.detect_account_mode (or restored from the account's state)
