@@ -14,7 +14,7 @@ import dagster as dg
 from bitget_assets import extraction
 from bitget_assets import history_store as hs
 from bitget_assets.accounts import Account
-from bitget_assets.lineage import SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
+from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
 from bitget_assets.orders import sort_chronologically
 from bitget_assets.partitions import parse_partition_key, symbols_partitions
 from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
@@ -206,6 +206,8 @@ def scan_for_run(context: dg.OpExecutionContext, scan_key: dg.AssetKey) -> ScanR
     """The account scan this run's partitions take in, by lineage: the scan run named by the run's tag (the
     sensor and the CLI set it), else this run's own scan, else the latest scan (judged per partition)."""
     instance, named = context.instance, context.run.tags.get(SCAN_RUN_TAG)
+    if named == DIRECT_READ:
+        return None
     if named:
         scan = scan_of_run(instance, named, scan_key)
         if scan is None:

@@ -4,7 +4,8 @@ An `order_scan` materialization carries what a step needs of its scan in its met
 its orders are staged in), the exchange time it read up to, and one row per symbol. A step finds that
 materialization by lineage: the scan run named by the run's `bitget/scan_run_id` tag (the sensor and the CLI set
 it), else this run's own scan (refresh_job), else the latest scan, which a partition takes in only if it is
-newer than the partition's last read (a UI materialization with no scan in its run).
+newer than the partition's last read (a UI materialization with no scan in its run). The tag's value `none`
+makes every selected symbol read from the API instead.
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bitget_assets import extraction
 from bitget_assets.storage import Storage
 
 SCAN_RUN_TAG = "bitget/scan_run_id"
+DIRECT_READ = "none"  # SCAN_RUN_TAG value: take in no scan, read each symbol from the API
 SYMBOL_TABLE = "symbol_table"
 _SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("partition", "string", description="SYMBOL:PRODUCT-TYPE"),

@@ -94,7 +94,7 @@ def test_refresh_job_brings_the_history_up_to_date(tmp_path):
 
     from bitget_assets.definitions import defs
     from bitget_assets.jobs import partition_range_tags
-    from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
+    from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
 
     spec = AccountSpec(name="demo", seed=29, orders=900, symbols=8, now_ms=NOW_MS, open_orders=12)
     with Simulator([spec], SimulatorConfig(rate_limit=10, latency=None, frozen=True)) as sim:
@@ -103,6 +103,7 @@ def test_refresh_job_brings_the_history_up_to_date(tmp_path):
             "bitget": BitgetResource(api_key=c["api_key"], api_secret=c["api_secret"],
                                      api_passphrase=c["passphrase"], base_url=sim.base_url),
             "rate_limiter": RateLimiterResource(backend="memory"),
+            "progress": ProgressResource(),
             "storage": StorageResource(location=str(tmp_path / "out")),
         }
         job = defs.resolve_job_def("refresh_job")
@@ -144,3 +145,74 @@ def test_refresh_job_brings_the_history_up_to_date(tmp_path):
             checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
             assert checks == {"unique_order_ids": True, "sorted_by_ctime_then_order_id": True,
                               "count_equals_sum_of_partitions": True, "partitions_hold_only_their_symbol": True}
+
+
+def _extract_all(client, store, keys: set, scan_id: str, datasets) -> dict:
+    """The pipeline as plain function calls: scan every dataset, take it into each partition, publish."""
+    from bitget_assets import extraction
+
+    summary = extraction.scan_account(client, store, list(PRODUCT_TYPES), scan_id=scan_id, streams=datasets)
+    manifest = summary.manifest
+    keys |= set(manifest["symbols"])
+    for key in sorted(keys):
+        for ds in datasets:
+            rows = extraction.read_scan_rows(store, manifest, key, ds)
+            extraction.update_partition(store, key, rows, read_at_ms=manifest["server_now_ms"], scan_id=scan_id,
+                                        dataset=ds)
+    assert extraction.commit_applied_scan(store, manifest)
+    extraction.build_sorted_outputs(store, sorted(keys), datasets, elapsed_seconds=1.0)
+    return manifest
+
+
+def test_plan_orders_and_fills_are_kept_past_90_days_by_incremental_refreshes(tmp_path):
+    """Plans that fire or get cancelled after a read, new plans and fills, 60 days apart, twice: the outputs hold
+    every plan and fill ever created, each plan in its latest state (its history copy once it has one)."""
+    from bitget_assets.extraction import coverage_gaps
+    from bitget_assets.storage import LocalStorage
+    from tests.simhelpers import client_for
+
+    datasets = ("orders", "plan_orders", "fills")
+    key_of = {"orders": "orderId", "plan_orders": "orderId", "fills": "tradeId"}
+    spec = AccountSpec(name="demo", seed=31, orders=900, symbols=5, now_ms=NOW_MS, open_orders=6)
+    with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True)) as sim:
+        store, client, keys = LocalStorage(tmp_path), client_for(sim), set()
+        first = _extract_all(client, store, keys, "s0", datasets)
+        assert not first["incremental"]
+        assert sum(p["planStatus"] == "live" for p in sim.truth("demo", dataset="plan_orders")) >= 4
+        for step in range(2):
+            sim.advance(60 * DAY_MS)
+            # Plans the history can still show once they end (a plan ending past 90 days after its cTime cannot be
+            # read again: docs/api-notes.md, open questions).
+            live = sorted((p for p in sim.truth("demo", dataset="plan_orders") if p["planStatus"] == "live"),
+                          key=lambda p: -int(p["cTime"]))
+            fired = sim.trigger_plan("demo", live[0]["orderId"])  # pending last time, in history now
+            sim.cancel_plans("demo", [live[1]["orderId"]])
+            sim.add_plans("demo", generate=3)
+            assert fired["fills"], "a fired plan left no fill"
+            mark = sim.request_log()[-1]["t"]
+            manifest = _extract_all(client, store, keys, f"s{step + 1}", datasets)
+            assert manifest["datasets"]["plan_orders"]["marks"] and manifest["incremental"]
+            requests = [r for r in sim.request_log(since=mark) if "/order/" in r["endpoint"]]
+            # The plan history reaches back at least to the plans that left the pending list since the last read.
+            plan_starts = {int(r["params"]["startTime"]) for r in requests if r["endpoint"].endswith("plan-history")}
+            assert min(plan_starts) <= min(int(live[0]["cTime"]), int(live[1]["cTime"])), plan_starts
+            assert min(plan_starts) > sim.clock.now_ms() - 90 * DAY_MS  # not a full read
+            # About one page per stream (2 order, 6 plan, 1 fill) and product type, fewer than the first read.
+            assert len(requests) < first["requests"] and len(requests) <= 9 * 3 + 3, (len(requests), first["requests"])
+        readable = NOW_MS - 90 * DAY_MS  # what the first read could still see
+        every = {ds: {r[key_of[ds]]: r for r in sim.truth("demo", dataset=ds, include_expired=True)
+                      if int(r["cTime"]) >= readable} for ds in datasets}
+        still = {ds: len(sim.truth("demo", dataset=ds)) for ds in datasets}
+        applied = json.loads((tmp_path / "scan" / "applied.json").read_text())
+        now_ms = sim.clock.now_ms()
+    for ds in datasets:
+        doc = json.loads((tmp_path / f"{ds}.json").read_bytes())
+        got = {r[key_of[ds]]: r for r in doc[ds]}
+        assert set(got) == set(every[ds]), ds
+        assert len(got) > still[ds], f"{ds}: no more than the API still holds: nothing was kept past 90 days"
+        assert got == every[ds], ds  # each row exactly as the exchange shows it last
+    # Every history stream read its product types without a hole since the first scan.
+    for ds in datasets:
+        for stream, by_pt in applied["datasets"][ds]["coverage"].items():
+            for pt in PRODUCT_TYPES:
+                assert coverage_gaps(by_pt[pt], now_ms, 120 * DAY_MS) == [], (ds, stream, pt)

@@ -16,9 +16,9 @@ from collections import Counter
 import dagster as dg
 import pytest
 
-from bitget_assets.assets import order_scan, sorted_orders, symbol_orders
 from bitget_assets.jobs import partition_range_tags
-from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
+from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
+from tests.dagster_assets import order_scan, sorted_orders, symbol_orders
 from tests.reliability.helpers import (
     SPEC,
     base_env,
@@ -97,6 +97,7 @@ def resources(sim, out, **bitget) -> dict:
         "bitget": BitgetResource(api_key=c["api_key"], api_secret=c["api_secret"], api_passphrase=c["passphrase"],
                                  base_url=sim.base_url, **bitget),
         "rate_limiter": RateLimiterResource(backend="memory"),
+        "progress": ProgressResource(),
         "storage": StorageResource(location=str(out)),
     }
 

@@ -15,10 +15,10 @@ import dagster as dg
 import pytest
 
 from bitget_assets import extraction
-from bitget_assets.assets import order_scan, sorted_orders, symbol_orders
 from bitget_assets.jobs import partition_range_tags
-from bitget_assets.resources import BitgetResource, RateLimiterResource, StorageResource
+from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
 from bitget_assets.simulator import AccountSpec, FaultConfig
+from tests.dagster_assets import order_scan, sorted_orders, symbol_orders
 from tests.reliability.batches import batch
 from tests.reliability.helpers import (
     NOW_MS,
@@ -128,6 +128,7 @@ def _run_while(tmp_path, monkeypatch, interfere):
         "bitget": BitgetResource(api_key=c["api_key"], api_secret=c["api_secret"], api_passphrase=c["passphrase"],
                                  base_url=sim.base_url),
         "rate_limiter": RateLimiterResource(backend="memory", requests_per_second=1000),
+        "progress": ProgressResource(),
         "storage": StorageResource(location=str(tmp_path)),
     }
     truth = sim.truth(SPEC.name)

@@ -47,9 +47,9 @@ def test_two_full_runs_give_byte_identical_outputs(matrix, reference):
 
 
 def symbol_orders_metadata(home) -> list[dict]:
-    """Per-partition metadata of symbol_orders in the latest extract_job run of a DAGSTER_HOME."""
+    """Per-partition metadata of symbol_orders in the latest update_symbols_job run of a DAGSTER_HOME."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        run = instance.get_runs(filters=dg.RunsFilter(job_name="extract_job"), limit=1)[0]
+        run = instance.get_runs(filters=dg.RunsFilter(job_name="update_symbols_job"), limit=1)[0]
         out = []
         for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
             mat = record.asset_materialization

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bitget_assets.bitget import PRODUCT_TYPES
+from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from tests.scaleout.cluster import Worker, delete_prefix, require_module, run_tag, stop_group
 from tests.simhelpers import HISTORY, NOW_MS, PENDING, sim_env
@@ -26,10 +27,9 @@ SPECS = {"alpha": AccountSpec(name="alpha", seed=21, orders=6000, symbols=20, no
          "beta": AccountSpec(name="beta", seed=22, orders=2500, symbols=8, now_ms=NOW_MS)}
 SPEC = SPECS["alpha"]
 INSTANCE_YAML = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "dagster.postgres.yaml"
-# Run config that makes every symbol chunk of alpha read its symbols from the API instead of the staged scan, so
+# The run tag that makes every symbol chunk of alpha read its symbols from the API instead of a staged scan, so
 # four steps in the worker processes draw on the rate budget at the same time.
-DIRECT_READS = {"ops": {"alpha__symbol_orders": {"ops": {
-    f"alpha__symbol_chunk_{i}": {"config": {"max_scan_age_s": 0}} for i in range(4)}}}}
+DIRECT_READS = {SCAN_RUN_TAG: DIRECT_READ}
 
 
 @dataclass
@@ -156,15 +156,15 @@ def forget_partitions(cluster: Cluster) -> None:
 
 
 def direct_run(cluster: Cluster, log_name: str) -> subprocess.Popen:
-    """`dagster job execute` of alpha's extract_job over its registered symbols, each chunk reading from the API."""
+    """`dagster job execute` of alpha's update_symbols_job over its registered symbols, each chunk reading from
+    the API."""
     keys = [k for (k,) in cluster.pg_query(
         "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'alpha__symbols' ORDER BY id")]
     assert keys, "no symbol partitions registered"
-    config = cluster.folder / "direct_reads.json"
-    config.write_text(json.dumps(DIRECT_READS))  # YAML is a superset of JSON
-    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1],
+            **DIRECT_READS}
     cmd = [sys.executable, "-m", "dagster", "job", "execute", "-m", "bitget_assets.definitions",
-           "-j", "alpha__extract_job", "-c", str(config), "--tags", json.dumps(tags)]
+           "-j", "alpha__update_symbols_job", "--tags", json.dumps(tags)]
     log = open(cluster.folder / log_name, "wb")  # noqa: SIM115 - handed to the child, closed by the caller
     proc = subprocess.Popen(cmd, env=cluster.env, cwd=cluster.folder, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -223,7 +223,8 @@ def test_cli_extraction_on_celery_postgres_and_redis(cluster, extracted):
         assert not any(c["uid"] in k or c["api_key"] in k for k in watch.keys)
     # The instance is PostgreSQL: all four runs and their events are in this test's database, none in SQLite.
     runs = cluster.pg_query("SELECT pipeline_name, status FROM runs ORDER BY create_timestamp")
-    assert sorted(runs) == sorted((f"{a}__{j}", "SUCCESS") for a in SPECS for j in ("scan_job", "extract_job")), runs
+    jobs = ("scan_job", "update_symbols_job")
+    assert sorted(runs) == sorted((f"{a}__{j}", "SUCCESS") for a in SPECS for j in jobs), runs
     assert cluster.pg_query("SELECT count(*) FROM event_logs")[0][0] > 0
     assert not (Path(cluster.env["DAGSTER_HOME"]) / "history").exists()
     orders = {n: s["orders"] for n, s in extracted["summaries"].items()}

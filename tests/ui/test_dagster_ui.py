@@ -10,13 +10,10 @@ The browser may only talk to 127.0.0.1: every other request is aborted (and reco
 host resolver answers "not found" for every name.
 """
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +22,11 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
 
-import psutil
 import pytest
-import requests
 from playwright.sync_api import Error, expect, sync_playwright
 
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from tests.dagster_dev import _free_port, _graphql, _runs, _stop, _wait_until_served
 from tests.simhelpers import sim_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -48,12 +44,6 @@ SPEC = AccountSpec(name="demo", seed=21, orders=2500, symbols=14, now_ms=1_790_0
 LOCATION = "bitget_assets.definitions"  # the code location's name under `dagster dev -m`
 CHECKS = ("unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions")
 UI_TIMEOUT_MS = 60_000  # generous: the 2-core CI machine also runs the webserver, code server and daemon
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the extraction the UI is going to show -------------------------------------------------------------------
@@ -84,114 +74,6 @@ def extracted(sim, tmp_path_factory):
     assert summary["orders"] == 2500 and summary["symbols"] == 14, summary
     print(f"\n[ui] extraction: {time.time() - began:.1f} s")
     return {"env": env, "root": root, "home": home, "cwd": cwd, "out": out, "summary": summary}
-
-
-# --- dagster dev, started and always stopped -----------------------------------------------------------------
-
-
-def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
-    resp = requests.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
-    resp.raise_for_status()
-    body = resp.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
-def _runs(base: str) -> dict[str, str]:
-    """job name -> run id of every run in the instance (each job ran once), all of which must have succeeded."""
-    results = _graphql(base, "{ runsOrError { ... on Runs { results { runId jobName status } } } }")
-    results = results["runsOrError"]["results"]
-    assert all(r["status"] == "SUCCESS" for r in results), results
-    runs = {r["jobName"]: r["runId"] for r in results}
-    assert len(runs) == len(results), results
-    return runs
-
-
-def _log_tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-
-def _wait_until_served(proc: subprocess.Popen, base: str, log: Path, timeout_s: float = 120) -> None:
-    """/server_info answers, then the code location has loaded (or its load error is shown)."""
-    deadline = time.time() + timeout_s
-    while True:
-        assert proc.poll() is None, f"dagster dev exited with {proc.returncode}:\n{_log_tail(log)}"
-        assert time.time() < deadline, f"dagster dev did not serve within {timeout_s} s:\n{_log_tail(log)}"
-        try:
-            if requests.get(f"{base}/server_info", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.25)
-    query = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
-        name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
-    while True:
-        assert time.time() < deadline, f"the code location did not load within {timeout_s} s:\n{_log_tail(log)}"
-        entries = _graphql(base, query)["workspaceOrError"].get("locationEntries", [])
-        entry = next((e for e in entries if e["name"] == LOCATION), None)
-        if entry and entry["loadStatus"] == "LOADED" and entry["locationOrLoadError"]:
-            loaded = entry["locationOrLoadError"]
-            assert loaded["__typename"] == "RepositoryLocation", loaded
-            return
-        time.sleep(0.25)
-
-
-def _processes_in_group(pgid: int) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            continue
-    return found
-
-
-def _family(proc: subprocess.Popen) -> set[psutil.Process]:
-    """The group's processes and every descendant (a run worker may have left the group)."""
-    family = set(_processes_in_group(proc.pid))
-    with contextlib.suppress(psutil.NoSuchProcess):
-        family |= set(psutil.Process(proc.pid).children(recursive=True))
-    return family
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:  # is_running() also compares the creation time, so a recycled pid does not count
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _stop(proc: subprocess.Popen) -> list[str]:
-    """SIGTERM the group, wait a little, then SIGKILL the group and any straggler; what survived, if anything."""
-    family = _family(proc)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)  # dagster dev rarely finishes its own shutdown this quickly
-    psutil.wait_procs([p for p in family if _alive(p)], timeout=2)
-    family |= {p for p in _family(proc) if _alive(p)}  # anything spawned during shutdown
-    survivors = []
-    for p in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if _alive(p):
-                survivors.append(" ".join(p.cmdline()[1:4]))
-    print(f"\n[ui] {len(survivors)} of {len(family)} dagster dev processes outlived SIGTERM: {survivors}")
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    for p in family:  # descendants that moved to a session of their own (code server, daemon, run workers)
-        if _alive(p):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-    if proc.poll() is None:
-        proc.wait(timeout=10)
-    psutil.wait_procs(list(family), timeout=10)
-    left = [p for p in family if _alive(p)] + [p for p in _processes_in_group(proc.pid) if p not in family]
-    described = []
-    for p in left:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            described.append(f"{p.pid} {' '.join(p.cmdline())[:160]}")
-    return described
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +115,7 @@ def dagster_ui(extracted):
         # every page; mark it seen (stored in DAGSTER_HOME/.nux) as the dialog's own "Skip" would.
         assert _graphql(base, "mutation { setNuxSeen }")["setNuxSeen"] is True
         runs = _runs(base)
-        assert sorted(runs) == ["extract_job", "scan_job"], runs  # the CLI's two runs, in the same instance
+        assert sorted(runs) == ["scan_job", "update_symbols_job"], runs  # the CLI's two runs, in the same instance
         yield {"base": base, "proc": proc, "log": log, "runs": runs}
     finally:
         began = time.time()
@@ -343,11 +225,11 @@ def test_symbol_partitions_are_all_materialized(page, sim, extracted, dagster_ui
         # (a hidden copy of each name measures it for middle truncation)
         expect(page.get_by_text(key, exact=True).filter(visible=True)).to_have_count(1)
 
-    # One partition's own materialization: from the CLI's extract_job, with the figures the run attached.
+    # One partition's own materialization: from the CLI's update_symbols_job, with the figures the run attached.
     page.get_by_text("BTCUSDT:USDT-FUTURES", exact=True).filter(visible=True).click()
     expect(page).to_have_url(re.compile(r"partition=BTCUSDT"))
-    expect(page.get_by_text("extract_job", exact=True)).to_be_visible()
-    expect(_run_link(page, dagster_ui["runs"]["extract_job"])).to_be_visible()
+    expect(page.get_by_text("update_symbols_job", exact=True)).to_be_visible()
+    expect(_run_link(page, dagster_ui["runs"]["update_symbols_job"])).to_be_visible()
     expect(_metadata_value(page, "orders", 1)).to_have_text(str(truth["BTCUSDT"]))  # 1393 of the 2500
     scan_run = dagster_ui["runs"]["scan_job"]
     expect(_metadata_value(page, "source", 1)).to_have_text(f"account scan {scan_run[:8]}")  # the CLI's scan
@@ -359,12 +241,13 @@ def test_symbol_partitions_are_all_materialized(page, sim, extracted, dagster_ui
 
 def test_sorted_orders_shows_its_metadata_and_passing_checks(page, extracted, dagster_ui):
     page.goto("/assets/sorted_orders")
-    expect(_run_link(page, dagster_ui["runs"]["extract_job"])).to_be_visible()  # latest materialization
+    expect(_run_link(page, dagster_ui["runs"]["update_symbols_job"])).to_be_visible()  # latest materialization
     expect(_metadata_value(page, "count", 2)).to_have_text("2500")
     expect(_metadata_value(page, "symbols", 2)).to_have_text("14")
     expect(_metadata_value(page, "json_uri", 2)).to_have_text(str(extracted["out"] / "orders.json"))
     expect(_metadata_value(page, "parquet_uri", 2)).to_have_text(str(extracted["out"] / "orders.parquet"))
-    expect(_metadata_value(page, "scan_committed", 2)).to_have_text("true")
+    # Times read as dates, not as milliseconds (1789952950606 once stood there).
+    expect(_metadata_value(page, "last_cTime", 2)).to_contain_text("2026")
     expect(page.get_by_text("Row count")).to_be_visible()
     expect(page.get_by_text("2,500", exact=True)).to_be_visible()  # dagster/row_count in the status bar
     _screenshot(page, "ui-sorted-orders.png")
