@@ -232,6 +232,33 @@ def _start_step_forkserver(home: Path) -> None:
             os.close(fd)
 
 
+def _children_off_the_terminal(home: Path) -> None:
+    """Point file descriptor 2, which every process this command starts inherits, at a log file, and keep the
+    terminal for this command's own lines (sys.stderr). On Ctrl-C the terminal interrupts every process of the
+    command; Dagster's helper processes (log tailers, orphan watchers) then print tracebacks of their own,
+    which belong in the log, not under the message that says what happened."""
+    log = home / "logs" / "children.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(target, 2)
+    os.close(target)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def _interrupted_run(result) -> bool:
+    """A run Dagster stopped because this command was interrupted (it reports that as a step failure)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            err = event.step_failure_data.error
+            while err is not None:
+                if err.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                    return True
+                err = err.cause
+    return False
+
+
 def _demo_file(stack: ExitStack, args) -> str:
     """Start a demo exchange for this command and describe it in a private file the steps read."""
     from bitget_assets.demo import DemoExchange
@@ -279,6 +306,7 @@ def extract_account(settings, account, args) -> int:
 
     started = time.time()
     home = default_dagster_home(settings)
+    _children_off_the_terminal(home)
     with ExitStack() as stack:
         instance = stack.enter_context(_open_instance(home))
         demo_file = "" if account.credential_vars else _demo_file(stack, args)
@@ -300,7 +328,7 @@ def extract_account(settings, account, args) -> int:
             scan = dg.execute_job(_job(account, "scan_job"), instance=instance, run_config=config,
                                   tags=tags | {APPLIED_BY_LAUNCHER_TAG: "bitget-orders"})
             if not scan.success:
-                raise RuntimeError(_failure_text(scan))
+                raise KeyboardInterrupt if _interrupted_run(scan) else RuntimeError(_failure_text(scan))
             scan_meta = _metadata(scan, account.asset_key("order_scan"))[-1]
             found = scan_of_run(instance, scan.run_id, account.asset_key("order_scan"))
             registered = set(instance.get_dynamic_partitions(account.partitions_name))
@@ -314,7 +342,10 @@ def extract_account(settings, account, args) -> int:
             run = dg.execute_job(_job(account, "update_symbols_job"), instance=instance, run_config=config,
                                  tags=tags | partition_range_tags(keys) | {SCAN_RUN_TAG: scan.run_id})
             if not run.success:
-                raise RuntimeError(_failure_text(run))
+                raise KeyboardInterrupt if _interrupted_run(run) else RuntimeError(_failure_text(run))
+        except KeyboardInterrupt:
+            line.stop.set()
+            raise
         except RuntimeError as exc:
             line.finish()
             print(f"bitget-orders: extraction failed: {exc}", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -64,3 +66,53 @@ def test_wrong_secret_fails_fast_naming_the_cause_without_leaking_it(tmp_path):
         assert secret not in proc.stdout + proc.stderr and passphrase not in proc.stdout + proc.stderr
         signed = [r for r in sim.request_log() if r["endpoint"] == HISTORY]
         assert len(signed) <= 2  # no retry storm on a credentials error
+
+
+def test_ctrl_c_says_nothing_is_lost_and_exits_130(tmp_path):
+    """Ctrl-C mid-scan (SIGINT to the whole process group, as a terminal sends it): one clear message, no
+    traceback from any of the command's processes, exit code 130; running again then completes the job."""
+    spec = AccountSpec(name="demo", seed=6, orders=6000, symbols=12, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=10, latency=(0.02, 0.05), frozen=True)) as sim:
+        c = sim.credentials("demo")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))} | {
+            "DAGSTER_HOME": str(tmp_path / "home"), "BITGET_API_KEY": c["api_key"],
+            "BITGET_API_SECRET": c["api_secret"], "BITGET_API_PASSPHRASE": c["passphrase"],
+            "BITGET_BASE_URL": sim.base_url}
+        proc = subprocess.Popen([sys.executable, "-m", "bitget_assets.cli", "extract"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.time() + 120
+        while not [r for r in sim.request_log() if r["endpoint"] == HISTORY] and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # mid-scan: the account needs about 6 s of requests
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err[-3000:]
+        assert "interrupted" in err and "run the same command again to resume" in err
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+        assert out == ""
+        again = cli(tmp_path, "extract", "--quiet", env_extra={k: v for k, v in env.items() if k.startswith("BITGET_")})
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert json.loads(again.stdout.strip().splitlines()[-1])["orders"] == len(sim.truth("demo"))
+
+
+def test_progress_without_a_terminal_prints_plain_lines(tmp_path):
+    """With stderr not a terminal (CI logs, `2> file`) the progress is whole lines, never `\r` repaints."""
+    spec = AccountSpec(name="demo", seed=8, orders=3000, symbols=6, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=10, latency=(0.02, 0.05), frozen=True)) as sim:
+        c = sim.credentials("demo")
+        proc = cli(tmp_path, "extract", env_extra={
+            "BITGET_API_KEY": c["api_key"], "BITGET_API_SECRET": c["api_secret"],
+            "BITGET_API_PASSPHRASE": c["passphrase"], "BITGET_BASE_URL": sim.base_url})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "\r" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "orders read" in ln]
+    assert lines and lines[-1].rstrip().endswith("symbols done 6/6"), proc.stderr
+
+
+def test_truth_into_a_reader_that_stops_early_ends_quietly():
+    """`bitget-sim truth ... | head -1`: no BrokenPipeError traceback."""
+    shell = (f"{sys.executable} -m bitget_assets.simulator.cli truth --seed 3 --orders 20000 --symbols 5 "
+             f"--now {NOW_MS} | head -1")
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stdout)["orderId"]
+    assert proc.stderr == "", proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -177,5 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     return {"serve": _serve, "truth": _truth, "export": _export}[a.cmd](a)
 
 
+def console() -> None:
+    """The `bitget-sim` command. A reader that stops early (`bitget-sim truth ... | head`) ends it quietly."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the pipe again while flushing stdout at exit: point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
