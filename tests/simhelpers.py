@@ -27,11 +27,15 @@ def truth_ids(sim, account="demo") -> set[str]:
 
 def extract_ids(client: BitgetClient, product_types, now_ms: int, symbol=None) -> list[str]:
     """The straightforward sequential walk: history over the retention plus pending, per product type."""
+    from bitget_assets.paging import walk
+    from bitget_assets.streams import ORDERS_HISTORY, ORDERS_PENDING
+
     ids = []
     for pt in product_types:
-        ids += [o["orderId"] for o in client.iter_history(pt, symbol=symbol, start_ms=now_ms - 90 * DAY_MS,
-                                                           end_ms=now_ms)]
-        ids += [o["orderId"] for o in client.pending_orders(pt, symbol=symbol)]
+        for rows in walk(client, ORDERS_HISTORY, pt, symbol=symbol, start_ms=now_ms - 90 * DAY_MS, end_ms=now_ms):
+            ids += [o["orderId"] for o in rows]
+        for rows in walk(client, ORDERS_PENDING, pt, symbol=symbol):
+            ids += [o["orderId"] for o in rows]
     return ids
 
 

@@ -1,6 +1,6 @@
 """A signed client for Bitget's v2 futures ("mix") order endpoints."""
 
-from bitget_assets.bitget.client import BitgetClient, PageStats
+from bitget_assets.bitget.client import BitgetClient, PageStats, RequestStats
 from bitget_assets.bitget.credentials import Credentials
 from bitget_assets.bitget.errors import (
     BitgetAPIError,
@@ -26,4 +26,5 @@ __all__ = [
     "DEMO_PRODUCT_TYPES",
     "PRODUCT_TYPES",
     "PageStats",
+    "RequestStats",
 ]

@@ -4,7 +4,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -30,17 +29,13 @@ from bitget_assets.ratelimit import Limiter, ThreadLimiter
 
 log = logging.getLogger("bitget_assets.client")
 
-HISTORY_PATH = "/api/v2/mix/order/orders-history"
-PENDING_PATH = "/api/v2/mix/order/orders-pending"
-CONTRACTS_PATH = "/api/v2/mix/market/contracts"
 TIME_PATH = "/api/v2/public/time"
 
+# Paging lives in bitget_assets.paging/scan, driven by the stream specs; these names stay for older callers.
 DAY_MS = 86_400_000
 RETENTION_MS = 90 * DAY_MS
-# Spans tried in turn when the server answers 40705: sources say 90 days or one week, so no guess in between.
-FALLBACK_SPANS_MS = (90 * DAY_MS, 7 * DAY_MS, DAY_MS)
+FALLBACK_SPANS_MS = (90 * DAY_MS, 7 * DAY_MS, DAY_MS)  # = bitget_assets.streams.V2_SPANS_MS
 PAGE_LIMIT = 100
-REQUIRED_ORDER_FIELDS = ("orderId", "cTime", "symbol")
 
 # Bitget allows 6,000 requests per minute per IP (then locks the IP out for 5 minutes): 90/s keeps a margin.
 IP_REQUESTS_PER_SECOND = 90.0
@@ -54,13 +49,9 @@ RETRYABLE = (
 )
 
 
-class MalformedOrderError(BitgetAPIError):
-    """An order object lacks a field every order has: the answer cannot be trusted, so stop loudly."""
-
-
 @dataclass
-class PageStats:
-    """Counters shared by every thread using one client."""
+class RequestStats:
+    """Request counters shared by every thread using one client."""
 
     requests: int = 0
     rate_limited: int = 0
@@ -76,10 +67,7 @@ class PageStats:
         return {"requests": self.requests, "rate_limited": self.rate_limited, "retries": self.retries}
 
 
-@dataclass(frozen=True)
-class Page:
-    orders: list[dict]
-    end_id: str | None
+PageStats = RequestStats  # the old name
 
 
 def _describe(exc: BaseException) -> str:
@@ -283,92 +271,3 @@ class BitgetClient:
     # -- endpoints -------------------------------------------------------------------------------
     def server_time_ms(self) -> int:
         return int(self.request(TIME_PATH, signed=False)["serverTime"])
-
-    def contracts(self, product_type: str) -> list[dict]:
-        return list(self.request(CONTRACTS_PATH, {"productType": product_type}, signed=False) or [])
-
-    def history_page(self, product_type: str, **kwargs) -> Page:
-        return self.order_page(HISTORY_PATH, product_type, **kwargs)
-
-    def pending_page(self, product_type: str, **kwargs) -> Page:
-        return self.order_page(PENDING_PATH, product_type, **kwargs)
-
-    def order_page(
-        self,
-        path: str,
-        product_type: str,
-        *,
-        symbol: str | None = None,
-        start_ms: int | None = None,
-        end_ms: int | None = None,
-        id_less_than: str | None = None,
-        limit: int = PAGE_LIMIT,
-    ) -> Page:
-        params = {
-            "productType": product_type,
-            "symbol": symbol,
-            "startTime": start_ms,
-            "endTime": end_ms,
-            "idLessThan": id_less_than,
-            "limit": limit,
-        }
-        data = self.request(path, params) or {}
-        if not isinstance(data, dict):
-            raise BitgetResponseError(f"{path}: data is {type(data).__name__}, expected an object")
-        orders = data.get("entrustedList") or []
-        for order in orders:
-            missing = [f for f in REQUIRED_ORDER_FIELDS if not order.get(f)]
-            if missing:
-                raise MalformedOrderError("malformed", f"order without {', '.join(missing)}", path)
-        end_id = data.get("endId") or (orders[-1]["orderId"] if orders else None)
-        return Page(orders, end_id or None)
-
-    # -- walkers ---------------------------------------------------------------------------------
-    def iter_pages(self, path: str, product_type: str, **window) -> Iterator[list[dict]]:
-        """Pages of one window, newest first, following `endId` → `idLessThan` until a short page."""
-        cursor = None
-        while True:
-            page = self.order_page(path, product_type, id_less_than=cursor, **window)
-            if page.orders:
-                yield page.orders
-            if len(page.orders) < PAGE_LIMIT or not page.end_id:
-                return
-            if cursor is not None and int(page.end_id) >= int(cursor):
-                raise BitgetResponseError(f"{path}: paging did not advance (endId {page.end_id})")
-            cursor = page.end_id
-
-    def iter_history(
-        self, product_type: str, *, start_ms: int, end_ms: int, symbol: str | None = None
-    ) -> Iterator[dict]:
-        """Every finished order with cTime in [start_ms, end_ms], walking windows newest → oldest.
-
-        Windows are inclusive and adjacent (the next ends 1 ms before this one starts), so there are
-        no gaps or overlaps; a 40705 answer shrinks the span and retries the same window.
-        """
-        seen: set[str] = set()
-        upper = end_ms
-        while upper >= start_ms:
-            lower = max(start_ms, upper - self.max_span_ms)
-            try:
-                for page in self.iter_pages(
-                    HISTORY_PATH, product_type, symbol=symbol, start_ms=lower, end_ms=upper
-                ):
-                    for order in page:
-                        if order["orderId"] not in seen:
-                            seen.add(order["orderId"])
-                            yield order
-            except BitgetAPIError as exc:
-                if exc.code != "40705" or not self._shrink_span():
-                    raise
-                continue
-            upper = lower - 1
-
-    def _shrink_span(self) -> bool:
-        shorter = [s for s in FALLBACK_SPANS_MS if s < self.max_span_ms]
-        if not shorter:
-            return False
-        self.max_span_ms = shorter[0]
-        return True
-
-    def pending_orders(self, product_type: str, *, symbol: str | None = None) -> list[dict]:
-        return [o for page in self.iter_pages(PENDING_PATH, product_type, symbol=symbol) for o in page]
