@@ -203,7 +203,7 @@ def phase_summary(runs: list[dict], log: dict, t0: float, wall: float) -> dict:
            "reading_s": round(last - first, 2) if first is not None and last is not None else None,
            "after_last_request_s": round(wall - last, 2) if last is not None else None}
     scan = next((r for r in runs if r["job"] == "scan_job"), None)
-    extract = next((r for r in runs if r["job"] == "extract_job"), None)
+    extract = next((r for r in runs if r["job"] == "update_symbols_job"), None)
     if scan:
         out["scan_run"] = [scan["start"], scan["end"]]
     if extract:
@@ -259,7 +259,7 @@ def run_pipeline(sc: Scenario, truth: Truth, work: Path, profile: str | None, rp
     phases = phase_summary(runs, log, t0, measured["wall_s"])
     phases["summary_printed_s"] = measured["summary_printed_s"]  # then the interpreter shuts down
     phases["exit_after_summary_s"] = round(measured["wall_s"] - measured["summary_printed_s"], 2)
-    extract = next((r for r in runs if r["job"] == "extract_job"), {})
+    extract = next((r for r in runs if r["job"] == "update_symbols_job"), {})
     phases["merge_step_peak_rss_mb"] = usage.peak_rss_mb_of(extract.get("step_pids", {}).get("sorted_orders"))
     summary = measured["summary"]
     post_read = None

@@ -1,7 +1,7 @@
 """Ground truth of a scenario's account, and the fewest requests any client could extract it with.
 
 The account is generated from the same AccountSpec as the simulator process (generation is a pure
-function of the spec), so nothing here asks the server. Cost model (shared/bitget-api.md §5): a paging
+function of the spec), so nothing here asks the server. Cost model (docs/api-notes.md, cost model): a paging
 walk over one window needs `finished // 100 + 1` history pages (a walk only ends on a short page, so
 exactly 100 orders cost two), per product type and per server window; open orders cost
 `open // 100 + 1` pending pages per product type. The floor is that many requests at 10 per second.

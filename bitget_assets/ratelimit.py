@@ -1,7 +1,7 @@
 """Rate limiters that space requests evenly (GCRA: each caller takes the next free slot).
 
 An evenly spaced stream keeps every sliding 1-second window at the budget, where a token bucket
-admits bursts that a strict exchange answers with 429 (measured in shared/dagster-notes.md).
+admits bursts that a strict exchange answers with 429 (measured: docs/performance.md).
 The file backend shares one schedule between all processes of a machine through `fcntl.flock`;
 the Redis backend shares it between any number of machines.
 """
