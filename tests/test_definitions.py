@@ -1,6 +1,10 @@
 """What `defs` serves: the graph, the jobs, and the sensor and schedule as the daemon would run them."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -13,6 +17,7 @@ from bitget_assets.settings import load_settings
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from tests.simhelpers import NOW_MS
 
+PROJECT = Path(__file__).resolve().parents[1]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -126,3 +131,15 @@ def test_schedule_always_launches_the_scan():
                 requests = schedule.evaluate_tick(ctx).run_requests
             assert len(requests) == 1 and requests[0].job_name in (None, "scan_job")
             assert schedule.job_name == "scan_job"
+
+
+@pytest.mark.parametrize("command", [["dg", "check", "defs"], ["dagster", "definitions", "validate"]])
+def test_dagster_tooling_accepts_the_project(command):
+    """`dg check defs` (dagster-dg-cli, configured in pyproject.toml) and `dagster definitions validate` load
+    the code location the way `dg dev` and `dagster dev` do."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
+    env["VIRTUAL_ENV"] = str(Path(sys.executable).parents[1])
+    proc = subprocess.run([str(Path(sys.executable).parent / command[0]), *command[1:]], cwd=PROJECT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "error" not in (proc.stdout + proc.stderr).lower()

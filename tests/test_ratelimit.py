@@ -120,3 +120,12 @@ def test_a_second_budget_caps_requests_over_every_key(tmp_path, backend):
     for i in range(8):
         free.acquire(f"uid:/endpoint-{i % 4}")
     assert time.monotonic() - began < 0.1
+
+
+def test_the_memory_backend_is_one_budget_per_process():
+    """Every get_limiter() of the `memory` backend shares one schedule (each call used to get its own)."""
+    from bitget_assets.resources import RateLimiterResource
+
+    resource = RateLimiterResource(backend="memory", requests_per_second=7.25)
+    assert resource.get_limiter() is resource.get_limiter()
+    assert RateLimiterResource(backend="memory", requests_per_second=7.25).get_limiter() is resource.get_limiter()
