@@ -45,7 +45,8 @@ def test_each_account_has_its_own_names_and_output():
         "alpha").output == "/srv/alpha"
     assert load_settings({"BITGET_OUTPUT": "s3://bucket/hist"}).account("").output == "s3://bucket/hist"
     # A setting of the deployment applies to every account unless the account has its own.
-    settings = load_settings(TWO | {"BITGET_PRODUCT_TYPES": "USDT-FUTURES", "BITGET_BETA_PRODUCT_TYPES": "COIN-FUTURES"})
+    settings = load_settings(TWO | {"BITGET_PRODUCT_TYPES": "USDT-FUTURES",
+                                    "BITGET_BETA_PRODUCT_TYPES": "COIN-FUTURES"})
     assert (settings.account("alpha").product_types, settings.account("beta").product_types) == (
         ("USDT-FUTURES",), ("COIN-FUTURES",))
 
