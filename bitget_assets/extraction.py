@@ -61,9 +61,11 @@ def scan_account(
     concurrency: int = 4,
     on_page=None,
     streams=("orders",),
+    api_version: int = 2,
 ) -> ScanSummary:
     """Read every row of each dataset in `streams` the API still holds, without `symbol`, and stage it per
-    dataset and symbol for the partitions. `manifest["symbols"]` is the union of the datasets' keys."""
+    dataset and symbol for the partitions. `manifest["symbols"]` is the union of the datasets' keys.
+    `api_version` 3 reads a unified (UTA) account's v3 endpoints, rows mapped into the v2 schema."""
     datasets = check_datasets(streams)
     previous = hs.read_json(storage, hs.SCAN_MANIFEST)
     account = account_fingerprint(client)
@@ -75,7 +77,8 @@ def scan_account(
     began = time.time()
     before = client.stats.as_dict()
     applied = hs.migrate_marks(hs.read_json(storage, hs.SCAN_APPLIED) or {})
-    if resumable_scan(storage, previous, applied, account, product_types, datasets):
+    if resumable_scan(storage, previous, applied, account, product_types, datasets) and \
+            previous.get("api_version", 2) == api_version:
         # A run stopped after this scan committed and before every partition took it in: finish that job
         # from the staged scan instead of reading the same window from Bitget again.
         return ScanSummary(previous, previous["orders"], 0, 0, 0.0)
@@ -86,11 +89,14 @@ def scan_account(
     incremental = [ds for ds in datasets if marks[ds]]
     # A refresh reads the open rows first: only those open last time and gone now have finished with an old
     # cTime, so only they make the history read reach further back than the overlap.
-    early = scanner.run([Task(s, pt) for ds in incremental for s in streams_of(ds) if s.source == "pending"
+    def specs(ds):
+        return streams_of(ds, version=api_version)
+
+    early = scanner.run([Task(s, pt) for ds in incremental for s in specs(ds) if s.source == "pending"
                          for pt in product_types]) if incremental else None
     tasks = []
     for ds in datasets:
-        for spec in streams_of(ds):
+        for spec in specs(ds):
             for pt in product_types:
                 if spec.source == "pending":
                     if early is None or ds not in incremental:
@@ -98,7 +104,7 @@ def scan_account(
                     continue
                 open_now = None
                 if ds in incremental:
-                    open_now = {i for s in streams_of(ds) if s.source == "pending"
+                    open_now = {i for s in specs(ds) if s.source == "pending"
                                 for f in early.of(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
                 start = refresh_start_ms(marks[ds].get(pt, {}), now_ms - RETENTION_MS, open_now)
                 tasks.append(Task(spec, pt, (start, now_ms)))
@@ -107,7 +113,7 @@ def scan_account(
         result.frames |= early.frames
     manifest_datasets, staged, total = {}, [], {}
     for ds in datasets:
-        meta, frames = _collect(ds, result, product_types, marks[ds])
+        meta, frames = _collect(ds, result, product_types, marks[ds], specs(ds))
         manifest_datasets[ds] = meta
         staged.append((ds, frames))
         total[ds] = meta["rows"]
@@ -144,6 +150,7 @@ def scan_account(
         "product_types": list(product_types),
         "symbols": dict(sorted(union.items())),  # the sensor adds new keys in this order
         "datasets": manifest_datasets,
+        "api_version": api_version,
         "staged_files": sum(len(s) for s in symbols.values()),
         "orders": total["orders"],
         "chains": result.chains + (early.chains if early else 0),
@@ -156,16 +163,16 @@ def scan_account(
     return ScanSummary(manifest, total["orders"], stats["requests"], stats["rate_limited"], time.time() - began)
 
 
-def _collect(ds: str, result, product_types, marks: dict) -> tuple[dict, pl.DataFrame]:
+def _collect(ds: str, result, product_types, marks: dict, specs) -> tuple[dict, pl.DataFrame]:
     """One dataset's rows of a scan, its new marks and what it read completely."""
     d = dataset_named(ds)
     frames, new_marks, ranges, coverage = [], {}, {}, {}
     for pt in product_types:
-        history = d.concat(f for s in streams_of(ds) if s.source == "history" for f in result.of(s.name, pt))
-        pending = d.concat(f for s in streams_of(ds) if s.source == "pending" for f in result.of(s.name, pt))
+        history = d.concat(f for s in specs if s.source == "history" for f in result.of(s.name, pt))
+        pending = d.concat(f for s in specs if s.source == "pending" for f in result.of(s.name, pt))
         frames += [history, pending]
         new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending, key=d.key)
-        for spec in streams_of(ds):
+        for spec in specs:
             window = result.ranges.get((spec.name, pt))
             if window is not None:
                 coverage.setdefault(spec.name, {})[pt] = [list(window)]
@@ -297,7 +304,7 @@ class SymbolRead:
     coverage: dict[str, dict[str, list[list[int]]]] = field(default_factory=dict)  # dataset -> stream -> intervals
 
 
-def fetch_symbol(client, key: str, state: dict, datasets=None):
+def fetch_symbol(client, key: str, state: dict, datasets=None, *, api_version: int = 2):
     """Read one symbol directly (the path when no fresh account scan covers it), over the one shared client.
 
     Without `datasets`: orders only, `state` is their partition state, returns (frame, read time).
@@ -306,22 +313,22 @@ def fetch_symbol(client, key: str, state: dict, datasets=None):
     if datasets is None:
         read = read_symbol(client, key, {"orders": state}, ("orders",))
         return read.frames["orders"], read.read_at_ms
-    return read_symbol(client, key, state, check_datasets(datasets))
+    return read_symbol(client, key, state, check_datasets(datasets), api_version=api_version)
 
 
-def read_symbol(client, key: str, states: dict[str, dict], datasets) -> SymbolRead:
+def read_symbol(client, key: str, states: dict[str, dict], datasets, *, api_version: int = 2) -> SymbolRead:
     symbol, pt = hs.split_key(key)
     now_ms = client.server_time_ms()
     out = SymbolRead({}, now_ms)
     for ds in datasets:
         d, state = dataset_named(ds), hs.migrate_state(states.get(ds) or {})
         frames, open_now = [], set()
-        for spec in (s for s in streams_of(ds) if s.source == "pending"):
+        for spec in (s for s in streams_of(ds, version=api_version) if s.source == "pending"):
             for rows in paging.walk(client, spec, pt, symbol=symbol):
                 frames.append(stream_frame(spec, rows, pt))
                 open_now.update(str(r[spec.id_field]) for r in rows)
         start = refresh_start_ms(state, now_ms - RETENTION_MS, open_now)
-        for spec in (s for s in streams_of(ds) if s.source == "history"):
+        for spec in (s for s in streams_of(ds, version=api_version) if s.source == "history"):
             for rows in paging.walk(client, spec, pt, symbol=symbol, start_ms=start, end_ms=now_ms):
                 frames.append(stream_frame(spec, rows, pt))
             out.coverage.setdefault(ds, {})[spec.name] = [[start, now_ms]]
@@ -363,7 +370,8 @@ def update_partition(storage: Storage, key: str, fresh: pl.DataFrame, *, read_at
     if covered:
         state["coverage"] = covered
     uri = hs.write_partition(storage, key, merged if changed else None, state, dataset)
-    return {**state, "new_orders": merged.height - old.height, "read": fresh.height, "uri": uri, "written": changed}
+    return {**state, "rows": merged.height, "new_orders": merged.height - old.height, "read": fresh.height,
+            "uri": uri, "written": changed}
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ def test_an_unchanged_partition_is_not_rewritten_but_its_read_time_is(tmp_path):
     os.utime(path, (1, 1))
     again = extraction.update_partition(store, key, rows, read_at_ms=200, scan_id="b")
     assert (first["written"], again["written"]) == (True, False)
+    assert (again["rows"], again["orders"], again["new_orders"], again["read"]) == (1, 1, 0, 1)
     assert path.stat().st_mtime == 1
     state = hs.read_partition_state(store, key)
     assert (state["last_read_ms"], state["scan_id"], state["orders"]) == (200, "b", 1)

@@ -83,3 +83,27 @@ def test_v3_strategy_orders_and_fills_map_on_sample_rows():
         "1330960754317619202"
     assert {s.name for s in streams_of("plan_orders", version=3)} == {
         "v3_plan_history:tpsl", "v3_plan_history:trigger", "v3_plan_pending:tpsl", "v3_plan_pending:trigger"}
+
+
+def test_account_scan_of_a_unified_account_stages_v3_orders_in_the_v2_schema(tmp_path):
+    from bitget_assets import extraction
+    from bitget_assets.storage import LocalStorage
+
+    spec = AccountSpec(name="demo", seed=14, orders=700, symbols=4, now_ms=NOW_MS, open_orders=9)
+    cfg = SimulatorConfig(rate_limit=None, latency=None, frozen=True, account_modes={"demo": "unified"})
+    with Simulator([spec], cfg) as sim:
+        store = LocalStorage(tmp_path)
+        summary = extraction.scan_account(client_for(sim), store, STANDARD, scan_id="u1", api_version=3)
+        truth = sim.truth("demo")
+        product_type_of = {s.name: s.product_type for s in sim.accounts["demo"].symbols}
+        v2_requests = [r for r in sim.request_log() if r["endpoint"].startswith("/api/v2/mix/")]
+    assert not v2_requests and summary.manifest["api_version"] == 3
+    expected: dict[str, dict] = {}
+    for o in truth:
+        expected.setdefault(f"{o['symbol']}:{product_type_of[o['symbol']]}", {})[o["orderId"]] = o
+    assert set(summary.manifest["symbols"]) == set(expected) and summary.orders == len(truth)
+    for key, want in expected.items():
+        rows = extraction.read_scan_rows(store, summary.manifest, key)
+        assert sorted(rows["orderId"].to_list()) == sorted(want), key
+        got = {r["orderId"]: r for r in rows.select("orderId", "cTime", "uTime", "size", "symbol").to_dicts()}
+        assert got == {i: {f: o[f] for f in ("orderId", "cTime", "uTime", "size", "symbol")} for i, o in want.items()}
