@@ -173,3 +173,50 @@ def test_a_writer_dying_between_the_two_renames_leaves_the_pair_for_the_next_run
     assert list(tmp_path.glob(".staging-*")), "the dead writer's staging folder is left behind"
     LocalStorage(tmp_path).recover()
     assert pair() == (["1", "2", "3", "4"], ["1", "2", "3", "4"])
+
+
+def test_every_dataset_is_published_together_on_s3_or_not_at_all(s3_env, tmp_path):
+    """Nine files (three datasets x JSON/Parquet/CSV) go up beside their keys first; a failure on the last
+    upload leaves every previous output as it was, and a retry replaces all of them."""
+    import json
+
+    from bitget_assets import extraction
+    from bitget_assets.datasets import dataset
+
+    store, key, pt = S3Storage(s3_env["client"], s3_env["bucket"], "acct"), "BTCUSDT:USDT-FUTURES", "USDT-FUTURES"
+    rows = {"orders": [{"orderId": "1", "cTime": "10", "uTime": "10", "symbol": "BTCUSDT"}],
+            "plan_orders": [{"orderId": "2", "cTime": "11", "uTime": "", "symbol": "BTCUSDT", "planStatus": "live"}],
+            "fills": [{"tradeId": "3", "orderId": "1", "cTime": "12", "symbol": "BTCUSDT"}]}
+    datasets = tuple(rows)
+    for ds in datasets:
+        extraction.update_partition(store, key, dataset(ds).frame(rows[ds], pt, "pending"), read_at_ms=1,
+                                    scan_id=None, dataset=ds)
+    first = extraction.build_sorted_outputs(store, [key], datasets, elapsed_seconds=1.0)
+    names = {f"{ds}.{ext}" for ds in datasets for ext in ("json", "parquet", "csv")}
+    assert {k for k in store.list("") if "/" not in k} == names
+    assert {ds: s.count for ds, s in first.items()} == {"orders": 1, "plan_orders": 1, "fills": 1}
+    assert first["fills"].csv_uri == f"s3://{s3_env['bucket']}/acct/fills.csv"
+    before = {name: store.read(name) for name in names}
+
+    rows["fills"].append({"tradeId": "4", "orderId": "1", "cTime": "13", "symbol": "BTCUSDT"})
+    extraction.update_partition(store, key, dataset("fills").frame(rows["fills"], pt, "history"), read_at_ms=2,
+                                scan_id=None, dataset="fills")
+    real_upload, uploads = store.client.upload_file, []
+
+    def failing_last_upload(source, bucket, key_):
+        uploads.append(key_)
+        if len(uploads) == len(names):
+            raise ConnectionError("upload cut off")
+        return real_upload(source, bucket, key_)
+
+    store.client.upload_file = failing_last_upload
+    try:
+        with pytest.raises(ConnectionError):
+            extraction.build_sorted_outputs(store, [key], datasets, elapsed_seconds=1.0)
+    finally:
+        store.client.upload_file = real_upload
+    assert {name: store.read(name) for name in names} == before
+    assert {k for k in store.list("") if "/" not in k} == names  # no pending upload left behind
+    extraction.build_sorted_outputs(store, [key], datasets, elapsed_seconds=1.0)
+    assert [f["tradeId"] for f in json.loads(store.read("fills.json"))["fills"]] == ["3", "4"]
+    assert store.read("fills.csv").decode().splitlines()[0].startswith("tradeId,orderId,cTime,cTime_iso")
