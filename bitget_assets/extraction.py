@@ -16,15 +16,14 @@ import polars as pl
 
 from bitget_assets import history_store as hs
 from bitget_assets import paging
-from bitget_assets.coverage import coverage_gaps, merge_intervals
+from bitget_assets.coverage import coverage_gaps as coverage_gaps  # for the asset check
+from bitget_assets.coverage import describe_gaps, merge_intervals
 from bitget_assets.datasets import Dataset, stream_frame, write_outputs
 from bitget_assets.datasets import dataset as dataset_named
-from bitget_assets.orders import PRODUCT_TYPE_COL, SOURCE_COL, write_json_document  # noqa: F401 - tests patch it
+from bitget_assets.orders import PRODUCT_TYPE_COL, SOURCE_COL
 from bitget_assets.scan import Scanner, Task
 from bitget_assets.storage import Storage
 from bitget_assets.streams import RETENTION_MS, check_datasets, ordered_datasets, streams_of
-
-__all__ = ["coverage_gaps"]  # re-exported for the asset check
 
 # Re-read at least this far behind the newest stored row, so rows that share its millisecond, or that the
 # exchange had not yet shown in its history when we last read (a lag nobody documents: an hour is ample), are
@@ -262,6 +261,20 @@ def commit_applied_scan(storage: Storage, manifest: dict | None) -> bool:
         applied["datasets"][ds] = {"marks": meta["marks"], "coverage": coverage}
     hs.write_json(storage, hs.SCAN_APPLIED, applied)
     return True
+
+
+def coverage_holes(storage: Storage, now_ms: int, retention_ms: int = RETENTION_MS) -> list[dict]:
+    """Every hole in what the committed scans have read completely: one entry per dataset, history stream,
+    product type and uncovered [start, end] (see coverage.coverage_gaps); [] when there is none."""
+    applied = hs.read_json(storage, hs.SCAN_APPLIED) or {}
+    holes = []
+    for ds, meta in sorted(applied.get("datasets", {}).items()):
+        for stream, by_pt in sorted(meta.get("coverage", {}).items()):
+            for pt, intervals in sorted(by_pt.items()):
+                holes += [{"dataset": ds, "stream": stream, "product_type": pt, "start_ms": lo, "end_ms": hi,
+                           "interval": describe_gaps([(lo, hi)])}
+                          for lo, hi in coverage_gaps(intervals, now_ms, retention_ms)]
+    return holes
 
 
 def account_fingerprint(client) -> str:

@@ -162,3 +162,16 @@ def test_coverage_gaps_name_every_hole_inside_the_retention():
     assert coverage_gaps([], now, 90 * day) == [(now - 90 * day, now)]
     with pytest.raises(ValueError, match="ends before"):
         merge_intervals([[5, 4]])
+
+
+def test_coverage_holes_name_the_dataset_stream_product_type_and_interval(tmp_path):
+    store, day = LocalStorage(tmp_path), 86_400_000
+    now = 200 * day
+    cover = {"plan_history:normal_plan": {PT: [[now - 90 * day, now - 50 * day], [now - 40 * day, now]]},
+             "plan_history:track_plan": {PT: [[now - 90 * day, now]]}}
+    hs.write_json(store, hs.SCAN_APPLIED, {"datasets": {"plan_orders": {"marks": {}, "coverage": cover}}})
+    holes = extraction.coverage_holes(store, now)
+    assert holes == [{"dataset": "plan_orders", "stream": "plan_history:normal_plan", "product_type": PT,
+                      "start_ms": now - 50 * day + 1, "end_ms": now - 40 * day - 1,
+                      "interval": "[1970-05-31T00:00:00.001Z .. 1970-06-09T23:59:59.999Z]"}]  # days 150 and 160
+    assert extraction.coverage_holes(LocalStorage(tmp_path / "empty"), now) == []
