@@ -1,7 +1,7 @@
-"""The default account's assets as `defs` serves them, for tests that materialize them directly."""
+"""The default account's assets, unbound, for tests that materialize them with resources of their own
+(`defs` binds its resources to the assets it serves)."""
 
-from bitget_assets.definitions import defs
+from bitget_assets.accounts import Account
+from bitget_assets.assets import build_assets
 
-order_scan = defs.resolve_assets_def("order_scan")
-symbol_orders = defs.resolve_assets_def("symbol_orders")
-sorted_orders = defs.resolve_assets_def("sorted_orders")
+order_scan, symbol_orders, sorted_orders = build_assets(Account()).all
