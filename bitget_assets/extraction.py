@@ -21,7 +21,7 @@ from bitget_assets.coverage import describe_gaps, merge_intervals
 from bitget_assets.datasets import Dataset, stream_frame, write_outputs
 from bitget_assets.datasets import dataset as dataset_named
 from bitget_assets.orders import PRODUCT_TYPE_COL, SOURCE_COL
-from bitget_assets.scan import Scanner, Task
+from bitget_assets.scan import Scanner, ScanResult, Task
 from bitget_assets.storage import Storage
 from bitget_assets.streams import RETENTION_MS, check_datasets, ordered_datasets, streams_of
 
@@ -84,52 +84,14 @@ def scan_account(
     now_ms = client.server_time_ms()
     mine = applied.get("account") == account
     marks = {ds: (_dataset_marks(applied, ds) if mine else {}) for ds in datasets}
-    scanner = Scanner(client, concurrency, on_page)
-    incremental = [ds for ds in datasets if marks[ds]]
-    # A refresh reads the open rows first: only those open last time and gone now have finished with an old
-    # cTime, so only they make the history read reach further back than the overlap.
-    def specs(ds):
-        return streams_of(ds, version=api_version)
-
-    early = scanner.run([Task(s, pt) for ds in incremental for s in specs(ds) if s.source == "pending"
-                         for pt in product_types]) if incremental else None
-    tasks = []
+    result, chains, splits = _read_streams(client, datasets, marks, product_types, now_ms, api_version,
+                                           concurrency=concurrency, on_page=on_page)
+    manifest_datasets, staged = {}, []
     for ds in datasets:
-        for spec in specs(ds):
-            for pt in product_types:
-                if spec.source == "pending":
-                    if early is None or ds not in incremental:
-                        tasks.append(Task(spec, pt))
-                    continue
-                open_now = None
-                if ds in incremental:
-                    open_now = {i for s in specs(ds) if s.source == "pending"
-                                for f in early.of(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
-                start = refresh_start_ms(marks[ds].get(pt, {}), now_ms - RETENTION_MS, open_now)
-                tasks.append(Task(spec, pt, (start, now_ms)))
-    result = Scanner(client, concurrency, on_page).run(tasks)
-    if early is not None:
-        result.frames |= early.frames
-    manifest_datasets, staged, total = {}, [], {}
-    for ds in datasets:
-        meta, frames = _collect(ds, result, product_types, marks[ds], specs(ds))
-        manifest_datasets[ds] = meta
-        staged.append((ds, frames))
-        total[ds] = meta["rows"]
-    symbols: dict[str, dict[str, int]] = {ds: {} for ds in datasets}
-
-    def stage(item) -> None:
-        ds, ((pt, symbol), group) = item
-        symbols[ds][f"{symbol}:{pt}"] = group.height
-        storage.write(hs.staged_key(scan_id, pt, symbol, ds), hs.parquet_bytes(group))
-
-    # Parquet encoding and fsync release the GIL, so a few threads overlap them across hundreds of symbols,
-    # once the first write alone has shown the storage takes writes (a refusal costs one attempt, not four).
-    groups = ((ds, g) for ds, df in staged for g in df.group_by([PRODUCT_TYPE_COL, "symbol"]))
-    for first in itertools.islice(groups, 1):
-        stage(first)
-    with ThreadPoolExecutor(IO_THREADS) as pool:
-        list(pool.map(stage, groups))
+        manifest_datasets[ds], frame = _collect(ds, result, product_types, marks[ds],
+                                                streams_of(ds, version=api_version))
+        staged.append((ds, frame))
+    symbols = _stage(storage, scan_id, staged)
     union: dict[str, int] = {}
     for ds in datasets:
         manifest_datasets[ds]["symbols"] = dict(sorted(symbols[ds].items()))
@@ -137,6 +99,7 @@ def scan_account(
             union[key] = union.get(key, 0) + n
     stats = {k: v - before[k] for k, v in client.stats.as_dict().items()}
     orders_meta = manifest_datasets["orders"]
+    total = {ds: meta["rows"] for ds, meta in manifest_datasets.items()}
     manifest = {
         "scan_id": scan_id,
         "account": account,
@@ -152,14 +115,66 @@ def scan_account(
         "api_version": api_version,
         "staged_files": sum(len(s) for s in symbols.values()),
         "orders": total["orders"],
-        "chains": result.chains + (early.chains if early else 0),
-        "splits": result.splits + (early.splits if early else 0),
+        "chains": chains,
+        "splits": splits,
         **stats,
     }
     # The manifest is the commit point: partitions only ever read a scan it names.
     hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
     drop_stale_scans(storage, keep=scan_id)
     return ScanSummary(manifest, total["orders"], stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+def _read_streams(client, datasets, marks: dict, product_types, now_ms: int, api_version: int, *,
+                  concurrency: int, on_page) -> tuple[ScanResult, int, int]:
+    """Every stream of `datasets` over [its refresh start, now] per product type: (rows, chains, splits)."""
+    incremental = [ds for ds in datasets if marks[ds]]
+    early = None
+    if incremental:
+        # A refresh reads the open rows first: only those open last time and gone now have finished with an
+        # old cTime, so only they make the history read reach further back than the overlap.
+        early = Scanner(client, concurrency, on_page).run(
+            [Task(s, pt) for ds in incremental for s in streams_of(ds, version=api_version)
+             if s.source == "pending" for pt in product_types])
+    tasks = []
+    for ds in datasets:
+        specs = streams_of(ds, version=api_version)
+        for spec in specs:
+            for pt in product_types:
+                if spec.source == "pending":
+                    if ds not in incremental:
+                        tasks.append(Task(spec, pt))
+                    continue
+                open_now = None
+                if ds in incremental:
+                    open_now = {i for s in specs if s.source == "pending"
+                                for f in early.of(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
+                start = refresh_start_ms(marks[ds].get(pt, {}), now_ms - RETENTION_MS, open_now)
+                tasks.append(Task(spec, pt, (start, now_ms)))
+    result = Scanner(client, concurrency, on_page).run(tasks)
+    if early is None:
+        return result, result.chains, result.splits
+    result.frames |= early.frames
+    return result, result.chains + early.chains, result.splits + early.splits
+
+
+def _stage(storage: Storage, scan_id: str, staged) -> dict[str, dict[str, int]]:
+    """Write each dataset's rows per (product type, symbol); returns dataset -> partition key -> rows."""
+    symbols: dict[str, dict[str, int]] = {ds: {} for ds, _ in staged}
+
+    def stage(item) -> None:
+        ds, ((pt, symbol), group) = item
+        symbols[ds][f"{symbol}:{pt}"] = group.height
+        storage.write(hs.staged_key(scan_id, pt, symbol, ds), hs.parquet_bytes(group))
+
+    # Parquet encoding and fsync release the GIL, so a few threads overlap them across hundreds of symbols,
+    # once the first write alone has shown the storage takes writes (a refusal costs one attempt, not four).
+    groups = ((ds, g) for ds, df in staged for g in df.group_by([PRODUCT_TYPE_COL, "symbol"]))
+    for first in itertools.islice(groups, 1):
+        stage(first)
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        list(pool.map(stage, groups))
+    return symbols
 
 
 def _collect(ds: str, result, product_types, marks: dict, specs) -> tuple[dict, pl.DataFrame]:
