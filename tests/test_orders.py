@@ -84,3 +84,10 @@ def test_merge_keeps_the_latest_utime_and_the_later_frame_on_ties():
     assert df["orderId"].to_list() == ["3", "1", "2"]
     assert df["status"].to_list() == ["filled", "filled", "later-read"]
     assert df["_source"].to_list() == ["history", "history", "history"]
+
+
+def test_ids_sent_as_json_numbers_beyond_2_to_the_53_stay_exact():
+    big, bigger = 1330960754317619202, 2**64 + 7  # above a double's exact range; above int64
+    df = orders_frame([order(1, 5) | {"orderId": big}, order(2, 6) | {"orderId": bigger, "cTime": 6}],
+                      "USDT-FUTURES", "history")
+    assert df["orderId"].to_list() == [str(big), str(bigger)] and df["cTime"].to_list() == ["5", "6"]
