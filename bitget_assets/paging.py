@@ -142,7 +142,18 @@ class SpanMemory:
 
     def __init__(self):
         self._spans: dict[str, int] = {}
+        self._refused: set[str] = set()  # streams whose fallback serves instead (e.g. `fills` -> `fill-history`)
         self._lock = threading.Lock()
+
+    def refuse(self, spec: StreamSpec) -> None:
+        with self._lock:
+            self._refused.add(spec.name)
+
+    def serving(self, spec: StreamSpec) -> StreamSpec:
+        """`spec`, or its fallback once `spec` has refused (so later windows skip the doomed request)."""
+        with self._lock:
+            refused = spec.name in self._refused
+        return fallback_of(spec) if refused and spec.fallback else spec
 
     @classmethod
     def of(cls, client) -> "SpanMemory":
@@ -192,6 +203,9 @@ def walk(client, spec: StreamSpec, product_type: str, *, symbol: str | None = No
         yield from map(keep, _pages(client, spec, product_type, symbol, None, None))
         return
     memory = SpanMemory.of(client)
+    if memory.serving(spec) is not spec:
+        yield from walk(client, memory.serving(spec), product_type, symbol=symbol, start_ms=start_ms, end_ms=end_ms)
+        return
     upper = end_ms
     while upper >= start_ms:
         lower = max(start_ms, upper - memory.span(spec))
@@ -201,6 +215,7 @@ def walk(client, spec: StreamSpec, product_type: str, *, symbol: str | None = No
         except BitgetAPIError as exc:
             fallback = fallback_of(spec)
             if fallback and (is_span_error(exc) or is_unsupported(exc)):
+                memory.refuse(spec)
                 yield from walk(client, fallback, product_type, symbol=symbol, start_ms=start_ms, end_ms=upper)
                 return
             if not is_span_error(exc) or memory.shrink(spec, upper - lower) is None:

@@ -153,6 +153,12 @@ class Scanner:
                 self._cond.notify_all()
                 return None
             chain = self._queue.popleft()
+            serving = self.spans.serving(chain.spec) if chain.cursor is None else chain.spec
+            if serving is not chain.spec:
+                # Another chain has just learnt that this stream's fallback serves instead: go there directly.
+                parts = self._windows_of(chain, serving)
+                chain = parts[0]
+                self._queue.extendleft(reversed(parts[1:]))
             if self._wider_than_allowed(chain):
                 # Another chain has just learnt the server's shorter span: cut this one before sending it.
                 parts = self._windows_of(chain, chain.spec)
@@ -189,6 +195,7 @@ class Scanner:
             if spec.windowed and chain.cursor is None:
                 fallback = fallback_of(spec)
                 if fallback and (is_span_error(exc) or is_unsupported(exc)):
+                    self.spans.refuse(spec)
                     with self._cond:
                         return self._windows_of(chain, fallback)
                 if is_span_error(exc):
