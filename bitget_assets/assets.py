@@ -79,6 +79,7 @@ def build_assets(account: Account) -> AccountAssets:
     partitions_def = symbols_partitions(account)
     group = account.object_name("bitget")
     scan_key = account.asset_key("order_scan")
+    sorted_key = account.asset_key("sorted_orders")
 
     @dg.asset(
         name="order_scan",
@@ -96,9 +97,13 @@ def build_assets(account: Account) -> AccountAssets:
         client = res.bitget.get_client(res.rate_limiter.get_limiter())
         progress = res.progress.sender("scan")
         context.log.info(f"scanning {', '.join(res.bitget.product_types)} on {res.bitget.exchange_label}")
-        # The scan owns the scan bookkeeping: the previous scan's marks become the next start only once every
-        # partition has taken that scan in (else this scan re-reads its window, and nothing is lost).
-        extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
+        # The scan owns the scan bookkeeping. The previous scan's marks become the next start once its orders
+        # are published (every partition took it in, sorted_orders was written from it); before that, a fresh
+        # previous scan is finished instead of read again (a run killed after its scan), and an old one is
+        # read again from its marks, so nothing is lost either way.
+        previous = hs.read_json(store, hs.SCAN_MANIFEST)
+        if previous and published_scan_id(context.instance, sorted_key) == previous["scan_id"]:
+            extraction.commit_applied_scan(store, previous)
         summary = extraction.scan_account(
             client,
             store,
@@ -144,8 +149,6 @@ def build_assets(account: Account) -> AccountAssets:
     def symbol_orders(order_scan):
         return record([chunk(order_scan) for chunk in chunk_ops])
 
-    sorted_key = account.asset_key("sorted_orders")
-
     @dg.asset(
         name="sorted_orders",
         key_prefix=account.key_prefix,
@@ -171,6 +174,7 @@ def build_assets(account: Account) -> AccountAssets:
         store = getattr(context.resources, account.storage_key).get_storage()
         keys = context.instance.get_dynamic_partitions(partitions_def.name)
         elapsed = _extraction_seconds(context)
+        scan = scan_for_run(context, scan_key)
         summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=elapsed)
         # Checks read back what was persisted (the columns they judge), not the frame in memory.
         written = hs.read_parquet(store, hs.OUTPUT_PARQUET, columns=["orderId", "cTime"])
@@ -185,11 +189,19 @@ def build_assets(account: Account) -> AccountAssets:
                 "parquet_uri": location_metadata(summary.parquet_uri),
                 "dagster/uri": summary.json_uri,
                 "dagster/row_count": summary.count,
+                "scan_id": scan.scan_id if scan else None,  # what order_scan commits once published
             }),
             check_results=output_checks(written, summary.partition_rows),
         )
 
     return AccountAssets(account, partitions_def, order_scan, symbol_orders, sorted_orders)
+
+
+def published_scan_id(instance: dg.DagsterInstance, sorted_key: dg.AssetKey) -> str | None:
+    """The scan the latest sorted_orders was written from."""
+    entry = instance.get_latest_materialization_event(sorted_key)
+    value = entry.asset_materialization.metadata.get("scan_id") if entry else None
+    return value.value if value else None
 
 
 def chunk_keys(context: dg.OpExecutionContext, bitget: BitgetResource, index: int) -> list[str]:
