@@ -1,6 +1,11 @@
-"""The asset graph of one account: order_scan → symbol_orders (one partition per symbol) → sorted_orders.
+"""The asset graph of one account.
 
-`build_assets(account)` makes them for any account (see accounts.py); definitions.py builds one set per account.
+    order_scan ─> symbol_orders, symbol_plan_orders, symbol_fills  (one partition per symbol; one step set)
+              ─> sorted_orders, sorted_plan_orders, sorted_fills    (published together)
+
+Orders are always read; plan orders and fills are assets only when their stream is on (the account's settings),
+so a stream that is off has no asset and no empty materialization. `build_assets(account)` makes them for any
+account (see accounts.py); definitions.py builds one set per account.
 """
 
 import threading
@@ -11,9 +16,11 @@ from datetime import timedelta
 
 import dagster as dg
 
-from bitget_assets import extraction
+from bitget_assets import dataset_checks, extraction
 from bitget_assets import history_store as hs
 from bitget_assets.accounts import Account
+from bitget_assets.datasets import dataset
+from bitget_assets.identity import account_identity, api_version_of, learn_identity
 from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
 from bitget_assets.orders import sort_chronologically
 from bitget_assets.partitions import parse_partition_key, symbols_partitions
@@ -24,10 +31,11 @@ SYMBOL_CHUNKS = 4  # process steps the symbol partitions fan out to (threads ins
 EXTRACTION_STARTED_TAG = "bitget/extraction_started_at"
 SCAN_TAG = "bitget/scan"  # its value names the account: dagster.yaml allows one scan per account at a time
 single_run = dg.BackfillPolicy.single_run()
+ROW_NAMES = {"orders": "orders", "plan_orders": "plans", "fills": "fills"}
 
 
 def freshness_policy(account: Account) -> dg.FreshnessPolicy:
-    """A missed refresh turns sorted_orders amber, then red, in the UI."""
+    """A missed refresh turns the outputs amber, then red, in the UI."""
     fail = timedelta(minutes=account.stale_after_minutes)
     return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=min(timedelta(minutes=30), fail / 2))
 
@@ -37,12 +45,18 @@ class AccountAssets:
     account: Account
     partitions_def: dg.DynamicPartitionsDefinition
     order_scan: dg.AssetsDefinition
-    symbol_orders: dg.AssetsDefinition
-    sorted_orders: dg.AssetsDefinition
+    symbol_partitions: dg.AssetsDefinition  # symbol_orders (+ symbol_plan_orders, symbol_fills)
+    sorted_outputs: dg.AssetsDefinition  # sorted_orders (+ sorted_plan_orders, sorted_fills)
 
     @property
     def all(self) -> list[dg.AssetsDefinition]:
-        return [self.order_scan, self.symbol_orders, self.sorted_orders]
+        return [self.order_scan, self.symbol_partitions, self.sorted_outputs]
+
+    def symbol_key(self, ds: str = "orders") -> dg.AssetKey:
+        return self.account.asset_key(f"symbol_{ds}")
+
+    def sorted_key(self, ds: str = "orders") -> dg.AssetKey:
+        return self.account.asset_key(f"sorted_{ds}")
 
 
 @dataclass(frozen=True)
@@ -78,8 +92,9 @@ def _without_none(metadata: dict) -> dict:
 def build_assets(account: Account) -> AccountAssets:
     partitions_def = symbols_partitions(account)
     group = account.object_name("bitget")
+    datasets = account.streams
     scan_key = account.asset_key("order_scan")
-    sorted_key = account.asset_key("sorted_orders")
+    sorted_orders_key = account.asset_key("sorted_orders")
 
     @dg.asset(
         name="order_scan",
@@ -88,21 +103,24 @@ def build_assets(account: Account) -> AccountAssets:
         backfill_policy=single_run,
         kinds={"python", "parquet"},
         required_resource_keys=resource_keys(account),
-        description="Every order Bitget still holds for the account (90 days), read once per product type "
-        "without `symbol`: the cheapest complete way to find every traded symbol. Staged per symbol.",
+        description="Every order (and plan order, fill, when on) Bitget still holds for the account (90 days), "
+        "read per product type without `symbol`: the cheapest complete way to find every traded symbol. "
+        "Staged per symbol for the partitions.",
     )
     def order_scan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         res = _resources(context, account)
         store = res.storage.get_storage()
         client = res.bitget.get_client(res.rate_limiter.get_limiter())
         progress = res.progress.sender("scan")
-        context.log.info(f"scanning {', '.join(res.bitget.product_types)} on {res.bitget.exchange_label}")
-        # The scan owns the scan bookkeeping. The previous scan's marks become the next start once its orders
-        # are published (every partition took it in, sorted_orders was written from it); before that, a fresh
+        identity = learn_identity(client, store, log=context.log)  # mode and UID: budgets keyed by the UID
+        context.log.info(f"scanning {', '.join(res.bitget.streams)} of {', '.join(res.bitget.product_types)} on "
+                         f"{res.bitget.exchange_label} ({identity['mode']} account)")
+        # The scan owns the scan bookkeeping. The previous scan's marks become the next start once its rows
+        # are published (every partition took it in, the outputs were written from it); before that, a fresh
         # previous scan is finished instead of read again (a run killed after its scan), and an old one is
         # read again from its marks, so nothing is lost either way.
         previous = hs.read_json(store, hs.SCAN_MANIFEST)
-        if previous and published_scan_id(context.instance, sorted_key) == previous["scan_id"]:
+        if previous and published_scan_id(context.instance, sorted_orders_key) == previous["scan_id"]:
             extraction.commit_applied_scan(store, previous)
         summary = extraction.scan_account(
             client,
@@ -110,16 +128,21 @@ def build_assets(account: Account) -> AccountAssets:
             res.bitget.product_types,
             scan_id=context.run_id,
             concurrency=res.bitget.concurrency,
-            on_page=lambda chain, orders: progress.add(requests=1, orders=len(orders)),
+            on_page=lambda chain, rows: progress.add(requests=1, orders=len(rows)),
+            streams=res.bitget.streams,
+            api_version=api_version_of(identity),
         )
-        progress.add(symbols=len(summary.manifest["symbols"]))
+        manifest = summary.manifest
+        progress.add(symbols=len(manifest["symbols"]))
         progress.close()
         registered = set(context.instance.get_dynamic_partitions(partitions_def.name))
-        manifest = summary.manifest
+        rows = {f"{ROW_NAMES[ds]}_read": meta["rows"] for ds, meta in manifest.get("datasets", {}).items()}
         return dg.MaterializeResult(
             metadata=_without_none({
                 "exchange": res.bitget.exchange_label,
+                "account_mode": identity["mode"],
                 "orders": summary.orders,
+                **{k: v for k, v in rows.items() if k != "orders_read"},
                 "symbols": len(manifest["symbols"]),
                 "new_symbol_count": len([k for k in manifest["symbols"] if k not in registered]),
                 "requests": summary.requests,
@@ -127,78 +150,175 @@ def build_assets(account: Account) -> AccountAssets:
                 "seconds": round(summary.seconds, 2),
                 "incremental": manifest["incremental"],
                 "paging_chains": manifest["chains"],
+                "clock_offset_ms": client.clock_offset_ms,
                 "exchange_time": ms_timestamp(manifest["server_now_ms"]),
                 **scan_metadata(manifest, registered),  # last: the per-symbol table is long
             })
         )
 
-    chunk_ops = [_chunk_op(account, scan_key, i) for i in range(SYMBOL_CHUNKS)]
-    record = _record_op(account)
+    chunk_ops = [_chunk_op(account, scan_key, datasets, i) for i in range(SYMBOL_CHUNKS)]
+    record = _record_op(account, datasets)
 
-    @dg.graph_asset(
-        name="symbol_orders",
-        key_prefix=account.key_prefix,
-        group_name=group,
+    @dg.graph_multi_asset(
+        name=account.object_name("symbol_partitions"),
+        outs={f"symbol_{ds}": dg.AssetOut(key=account.asset_key(f"symbol_{ds}"), group_name=group,
+                                          kinds={"parquet"}, description=_symbol_description(ds))
+              for ds in datasets},
         partitions_def=partitions_def,
         backfill_policy=single_run,
-        kinds={"parquet"},
         ins={"order_scan": dg.AssetIn(key=scan_key, dagster_type=dg.Nothing)},
-        description="Every order of one symbol (history and open orders), kept beyond Bitget's 90 days; "
-        "an order seen again replaces the older copy (latest uTime wins).",
+        can_subset=False,  # one read of a symbol feeds every dataset
     )
-    def symbol_orders(order_scan):
+    def symbol_partitions(order_scan):
         return record([chunk(order_scan) for chunk in chunk_ops])
 
-    @dg.asset(
-        name="sorted_orders",
-        key_prefix=account.key_prefix,
-        group_name=group,
-        deps=[symbol_orders],
+    specs = [dg.AssetSpec(account.asset_key(f"sorted_{ds}"), deps=[account.asset_key(f"symbol_{ds}")],
+                          group_name=group, kinds={"polars", "parquet", "json", "csv"},
+                          freshness_policy=freshness_policy(account), description=_sorted_description(ds),
+                          automation_condition=dg.AutomationCondition.eager())
+             for ds in datasets]
+
+    @dg.multi_asset(
+        name=account.object_name("sorted_outputs"),
+        specs=specs,
+        check_specs=[spec for ds in datasets for spec in _check_specs(account, ds, datasets)],
         backfill_policy=single_run,
-        kinds={"polars", "parquet", "json"},
+        can_subset=False,  # every dataset's files are published together
         required_resource_keys={account.storage_key},
-        automation_condition=dg.AutomationCondition.eager(),
-        freshness_policy=freshness_policy(account),
-        check_specs=[
-            dg.AssetCheckSpec("unique_order_ids", asset=sorted_key,
-                              description="Every orderId appears once in the written orders.parquet."),
-            dg.AssetCheckSpec("sorted_by_ctime_then_order_id", asset=sorted_key,
-                              description="The written file is in (cTime, numeric orderId) order."),
-            dg.AssetCheckSpec("count_equals_sum_of_partitions", asset=sorted_key,
-                              description="Rows written equal the rows of all symbol partitions together."),
-        ],
-        description="Every order of every symbol, de-duplicated by orderId and sorted by (cTime, orderId), "
-        "written atomically as orders.json and orders.parquet.",
     )
-    def sorted_orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def sorted_outputs(context: dg.AssetExecutionContext):
         store = getattr(context.resources, account.storage_key).get_storage()
         keys = context.instance.get_dynamic_partitions(partitions_def.name)
         elapsed = _extraction_seconds(context)
         scan = scan_for_run(context, scan_key)
-        summary = extraction.build_sorted_orders(store, keys, elapsed_seconds=elapsed)
-        # Checks read back what was persisted (the columns they judge), not the frame in memory.
-        written = hs.read_parquet(store, hs.OUTPUT_PARQUET, columns=["orderId", "cTime"])
-        return dg.MaterializeResult(
-            metadata=_without_none({
-                "count": summary.count,
-                "symbols": summary.symbols,
-                "first_cTime": ms_timestamp(summary.first_ctime),
-                "last_cTime": ms_timestamp(summary.last_ctime),
-                "elapsed_seconds": round(elapsed, 2),
-                "json_uri": location_metadata(summary.json_uri),
-                "parquet_uri": location_metadata(summary.parquet_uri),
-                "dagster/uri": summary.json_uri,
-                "dagster/row_count": summary.count,
-                "scan_id": scan.scan_id if scan else None,  # what order_scan commits once published
-            }),
-            check_results=output_checks(written, summary.partition_rows),
-        )
+        summaries = extraction.build_sorted_outputs(store, keys, datasets, elapsed_seconds=elapsed)
+        # Checks read back what was persisted, not the frames in memory.
+        written = {ds: hs.read_parquet(store, dataset(ds).files["parquet"]) for ds in datasets}
+        now_ms = scan.server_now_ms if scan else int(time.time() * 1000)
+        holes = extraction.coverage_holes(store, now_ms)
+        for ds in datasets:
+            s, asset_key = summaries[ds], account.asset_key(f"sorted_{ds}")
+            yield dg.MaterializeResult(
+                asset_key=asset_key,
+                metadata=_without_none({
+                    "count": s.count,
+                    "symbols": s.symbols,
+                    "first_cTime": ms_timestamp(s.first_ctime),
+                    "last_cTime": ms_timestamp(s.last_ctime),
+                    "elapsed_seconds": round(elapsed, 2),
+                    "json_uri": location_metadata(s.json_uri),
+                    "parquet_uri": location_metadata(s.parquet_uri),
+                    "csv_uri": location_metadata(s.csv_uri),
+                    "dagster/uri": s.json_uri,
+                    "dagster/row_count": s.count,
+                    "scan_id": scan.scan_id if scan else None,  # what order_scan commits once published
+                }),
+                check_results=[
+                    *output_checks(written[ds], s.partition_rows, dataset(ds).key, asset_key=asset_key),
+                    *cross_checks(ds, written, asset_key),
+                    coverage_check(ds, holes, asset_key),
+                ],
+            )
 
-    return AccountAssets(account, partitions_def, order_scan, symbol_orders, sorted_orders)
+    return AccountAssets(account, partitions_def, order_scan, symbol_partitions, sorted_outputs)
+
+
+def _symbol_description(ds: str) -> str:
+    what = {"orders": "order (history and open orders)", "plan_orders": "plan order (trigger, trailing, TP/SL; "
+            "history and pending)", "fills": "fill"}[ds]
+    return (f"Every {what} of one symbol, kept beyond Bitget's 90 days; a row seen again replaces the older copy "
+            "(latest uTime wins).")
+
+
+def _sorted_description(ds: str) -> str:
+    key = dataset(ds).key
+    return (f"Every {ds.replace('_', ' ')} row of every symbol, de-duplicated by {key} and sorted by (cTime, {key}), "
+            f"written as {ds}.json, {ds}.parquet and {ds}.csv, published together with the other datasets.")
+
+
+def _id_word(ds: str) -> str:
+    return "trade_id" if dataset(ds).key == "tradeId" else "order_id"
+
+
+def _check_specs(account: Account, ds: str, datasets) -> list[dg.AssetCheckSpec]:
+    key, asset = dataset(ds).key, account.asset_key(f"sorted_{ds}")
+    specs = [
+        dg.AssetCheckSpec(f"unique_{_id_word(ds)}s", asset=asset,
+                          description=f"Every {key} appears once in the written {ds}.parquet."),
+        dg.AssetCheckSpec(f"sorted_by_ctime_then_{_id_word(ds)}", asset=asset,
+                          description=f"The written file is in (cTime, numeric {key}) order."),
+        dg.AssetCheckSpec("count_equals_sum_of_partitions", asset=asset,
+                          description="Rows written equal the rows of all symbol partitions together."),
+        dg.AssetCheckSpec("no_history_gap", asset=asset,
+                          description="The history streams were read completely back to Bitget's 90-day edge "
+                          "since the first run: refreshes never stopped for longer than Bitget keeps data."),
+    ]
+    if ds == "plan_orders":
+        specs.append(dg.AssetCheckSpec("executed_plans_link_to_orders", asset=asset,
+                                       description="Every executed plan's executeOrderId is in orders."))
+    if ds == "fills":
+        specs += [dg.AssetCheckSpec("fills_link_to_orders", asset=asset,
+                                    description="Every fill's orderId is in orders."),
+                  dg.AssetCheckSpec("fills_add_up_to_orders", asset=asset,
+                                    description="Per finished order, the fills' summed size equals baseVolume.")]
+    return specs
+
+
+def output_checks(df, partition_rows: int, key: str = "orderId",
+                  asset_key: dg.AssetKey | None = None) -> list[dg.AssetCheckResult]:
+    word = "trade_id" if key == "tradeId" else "order_id"
+    ids_unique = df[key].n_unique() == df.height
+    resorted = sort_chronologically(df, key)
+    in_order = df.select("cTime", key).equals(resorted.select("cTime", key))
+    return [
+        dg.AssetCheckResult(asset_key=asset_key, check_name=f"unique_{word}s", passed=ids_unique,
+                            metadata={"rows": df.height}),
+        dg.AssetCheckResult(asset_key=asset_key, check_name=f"sorted_by_ctime_then_{word}", passed=in_order),
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name="count_equals_sum_of_partitions",
+            passed=df.height == partition_rows,
+            metadata={"output_rows": df.height, "partition_rows": partition_rows},
+        ),
+    ]
+
+
+def _verdict_result(name: str, verdict: dataset_checks.Verdict, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """A failure where both datasets cover the time; only rows outside that: a warning."""
+    severity = dg.AssetCheckSeverity.ERROR if verdict.failures else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=name,
+        passed=not verdict.failures and not verdict.warnings,
+        severity=severity,
+        metadata={"failures": len(verdict.failures), "outside_coverage": len(verdict.warnings),
+                  "examples": dg.MetadataValue.json((verdict.failures or verdict.warnings)[:20])},
+    )
+
+
+def cross_checks(ds: str, written: dict, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+    orders, rows = written["orders"], written[ds]
+    if ds == "plan_orders":
+        return [_verdict_result("executed_plans_link_to_orders",
+                                dataset_checks.plans_link_to_orders(rows, orders), asset_key)]
+    if ds == "fills":
+        return [_verdict_result("fills_link_to_orders", dataset_checks.fills_link_to_orders(rows, orders), asset_key),
+                _verdict_result("fills_add_up_to_orders", dataset_checks.fills_add_up_to_orders(rows, orders),
+                                asset_key)]
+    return []
+
+
+def coverage_check(ds: str, holes: list[dict], asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    mine = [h for h in holes if h["dataset"] == ds]
+    return dg.AssetCheckResult(
+        asset_key=asset_key, check_name="no_history_gap", passed=not mine,
+        metadata={"holes": dg.MetadataValue.json([f"{h['stream']} {h['product_type']}: {h['interval']}"
+                                                  for h in mine[:20]])},
+    )
 
 
 def published_scan_id(instance: dg.DagsterInstance, sorted_key: dg.AssetKey) -> str | None:
-    """The scan the latest sorted_orders was written from."""
+    """The scan the latest outputs were written from."""
     entry = instance.get_latest_materialization_event(sorted_key)
     value = entry.asset_materialization.metadata.get("scan_id") if entry else None
     return value.value if value else None
@@ -214,7 +334,7 @@ def chunk_keys(context: dg.OpExecutionContext, bitget: BitgetResource, index: in
     return keys[index::SYMBOL_CHUNKS]
 
 
-def scan_for_run(context: dg.OpExecutionContext, scan_key: dg.AssetKey) -> ScanRef | None:
+def scan_for_run(context, scan_key: dg.AssetKey) -> ScanRef | None:
     """The account scan this run's partitions take in, by lineage: the scan run named by the run's tag (the
     sensor and the CLI set it), else this run's own scan, else the latest scan (judged per partition)."""
     instance, named = context.instance, context.run.tags.get(SCAN_RUN_TAG)
@@ -229,40 +349,45 @@ def scan_for_run(context: dg.OpExecutionContext, scan_key: dg.AssetKey) -> ScanR
 
 
 def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _Resources,
-                             scan_key: dg.AssetKey) -> dict:
-    """Bring each symbol of the chunk up to date: from the run's account scan, else by reading it directly."""
+                             scan_key: dg.AssetKey, datasets: tuple[str, ...]) -> dict:
+    """Bring each symbol of the chunk up to date, every dataset at once: from the run's account scan, else by
+    reading it directly. Returns {partition key: {dataset: figures}}."""
     keys = chunk_keys(context, res.bitget, index)
     if not keys:
         return {}
     store = res.storage.get_storage()
     scan = scan_for_run(context, scan_key)
+    identity = account_identity(store)
     limiter = res.rate_limiter.get_limiter()
     progress = res.progress.sender("symbols")
     clients = threading.local()  # one client per thread: exact per-symbol request counts, one pool each
 
     def client():
         if not hasattr(clients, "client"):
-            clients.client = res.bitget.get_client(limiter)
+            clients.client = res.bitget.get_client(limiter, uid=identity.get("uid"))
         return clients.client
 
     def one(key: str) -> tuple[str, dict]:
         began = time.time()
-        state = hs.read_partition_state(store, key)
-        rows = scan.rows_for(store, key, state) if scan else None
-        if rows is not None:
-            result = extraction.update_partition(store, key, rows, read_at_ms=scan.server_now_ms,
-                                                 scan_id=scan.scan_id)
+        states = {ds: hs.read_partition_state(store, key, ds) for ds in datasets}
+        rows = {ds: scan.rows_for(store, key, states[ds], ds) for ds in datasets} if scan else {}
+        if scan and all(r is not None for r in rows.values()):
+            results = {ds: extraction.update_partition(store, key, rows[ds], read_at_ms=scan.server_now_ms,
+                                                       scan_id=scan.scan_id, dataset=ds) for ds in datasets}
             stats = {"requests": 0, "rate_limited": 0}
             source = f"account scan {scan.scan_id[:8]}"
         else:
             c = client()
             before = c.stats.as_dict()
-            rows, now_ms = extraction.fetch_symbol(c, key, state)
-            result = extraction.update_partition(store, key, rows, read_at_ms=now_ms, scan_id=None)
+            read = extraction.fetch_symbol(c, key, states, datasets, api_version=api_version_of(identity))
+            results = {ds: extraction.update_partition(store, key, read.frames[ds], read_at_ms=read.read_at_ms,
+                                                       scan_id=None, dataset=ds, coverage=read.coverage.get(ds))
+                       for ds in datasets}
             stats = {k: v - before[k] for k, v in c.stats.as_dict().items()}
             source = "direct read of the symbol"
-        progress.add(symbols_done=1, partition_orders=result["orders"])
-        return key, {**result, **stats, "seconds": time.time() - began, "source": source}
+        progress.add(symbols_done=1, partition_orders=results["orders"]["rows"])
+        seconds = time.time() - began
+        return key, {ds: {**r, **stats, "seconds": seconds, "source": source} for ds, r in results.items()}
 
     with ThreadPoolExecutor(max(1, res.bitget.concurrency)) as pool:
         results = dict(pool.map(one, keys))
@@ -271,55 +396,44 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
     return results
 
 
-def _chunk_op(account: Account, scan_key: dg.AssetKey, index: int) -> dg.OpDefinition:
+def _chunk_op(account: Account, scan_key: dg.AssetKey, datasets, index: int) -> dg.OpDefinition:
     # A fixed fan-out (not DynamicOut) saves a planning step's process start on the critical path.
     @dg.op(name=account.object_name(f"symbol_chunk_{index}"), ins={"order_scan": dg.In(dg.Nothing)},
            required_resource_keys=resource_keys(account))
     def chunk_op(context: dg.OpExecutionContext) -> dict:
-        return materialize_symbol_chunk(context, index, _resources(context, account), scan_key)
+        return materialize_symbol_chunk(context, index, _resources(context, account), scan_key, datasets)
 
     return chunk_op
 
 
-def _record_op(account: Account) -> dg.OpDefinition:
+def _record_op(account: Account, datasets) -> dg.OpDefinition:
     @dg.op(name=account.object_name("record_symbol_partitions"), ins={"chunk_results": dg.In(list)},
-           out=dg.Out(dg.Nothing))
-    def record_symbol_partitions(context: dg.OpExecutionContext, chunk_results: list) -> None:
-        """Attach each partition's own figures to its materialization in the UI."""
+           out={f"symbol_{ds}": dg.Out(dg.Nothing) for ds in datasets})
+    def record_symbol_partitions(context: dg.OpExecutionContext, chunk_results: list):
+        """Attach each partition's own figures to its materialization of each dataset in the UI."""
         targeted = set(context.partition_keys)
-        metadata_by_key = {}
+        by_dataset: dict[str, dict[str, dict]] = {ds: {} for ds in datasets}
         for results in chunk_results:
-            for key, r in results.items():
+            for key, per_dataset in results.items():
                 if key not in targeted:
                     raise dg.Failure(f"a chunk reported partition {key}, which this run does not target")
-                metadata_by_key[key] = _without_none({
-                    "orders": r["orders"],
-                    "new_orders": r["new_orders"],
-                    "requests": r["requests"],
-                    "rate_limited_429": r["rate_limited"],
-                    "seconds": round(r["seconds"], 3),
-                    "newest_cTime": ms_timestamp(r["newest_ctime"]),
-                    "source": r["source"],
-                    "uri": location_metadata(r["uri"]),
-                })
-        add_partition_metadata(context, account.asset_key("symbol_orders"), metadata_by_key)
+                for ds, r in per_dataset.items():
+                    by_dataset[ds][key] = _without_none({
+                        ROW_NAMES[ds]: r["rows"],
+                        f"new_{ROW_NAMES[ds]}": r["new_orders"],
+                        "requests": r["requests"] if ds == "orders" else None,  # one read serves every dataset
+                        "rate_limited_429": r["rate_limited"] if ds == "orders" else None,
+                        "seconds": round(r["seconds"], 3),
+                        "newest_cTime": ms_timestamp(r["newest_ctime"]),
+                        "rewritten": r["written"],
+                        "source": r["source"],
+                        "uri": location_metadata(r["uri"]),
+                    })
+        for ds in datasets:
+            add_partition_metadata(context, account.asset_key(f"symbol_{ds}"), by_dataset[ds])
+        return tuple(None for _ in datasets) if len(datasets) > 1 else None
 
     return record_symbol_partitions
-
-
-def output_checks(df, partition_rows: int) -> list[dg.AssetCheckResult]:
-    ids_unique = df["orderId"].n_unique() == df.height
-    resorted = sort_chronologically(df)
-    in_order = df.select("cTime", "orderId").equals(resorted.select("cTime", "orderId"))
-    return [
-        dg.AssetCheckResult(check_name="unique_order_ids", passed=ids_unique, metadata={"rows": df.height}),
-        dg.AssetCheckResult(check_name="sorted_by_ctime_then_order_id", passed=in_order),
-        dg.AssetCheckResult(
-            check_name="count_equals_sum_of_partitions",
-            passed=df.height == partition_rows,
-            metadata={"output_rows": df.height, "partition_rows": partition_rows},
-        ),
-    ]
 
 
 def _extraction_seconds(context: dg.AssetExecutionContext) -> float:

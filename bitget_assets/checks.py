@@ -25,7 +25,7 @@ def partition_problems(store, keys: list[str]) -> tuple[dict[str, str], int]:
 def build_partition_check(assets: AccountAssets) -> dg.AssetChecksDefinition:
     account = assets.account
 
-    @dg.asset_check(asset=assets.symbol_orders, name="partitions_hold_only_their_symbol",
+    @dg.asset_check(asset=assets.symbol_key("orders"), name="partitions_hold_only_their_symbol",
                     required_resource_keys={account.storage_key},
                     description="Each partition holds only its symbol, once per orderId.")
     def partitions_hold_only_their_symbol(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -7,6 +7,7 @@ takes in. Its flags reach the steps as run config, never through the environment
 
 import argparse
 import fcntl
+import functools
 import gc
 import json
 import os
@@ -24,18 +25,29 @@ from pathlib import Path
 INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C
 
 
-def account_job(job_name: str):
+def account_job(job_name: str, account_name: str = "", streams: str = ""):
     """One of the code location's jobs, by name: how every process of a run (step processes, celery workers on
-    other machines) rebuilds the job the CLI launched."""
-    from bitget_assets.definitions import defs
+    other machines) rebuilds the job the CLI launched. `streams` (comma-separated) is the CLI's --streams: which
+    datasets an account reads decides which assets its jobs hold, so it is part of the job, not of run config."""
+    return _definitions(account_name, streams).resolve_job_def(job_name)
 
-    return defs.resolve_job_def(job_name)
+
+@functools.cache
+def _definitions(account_name: str, streams: str):
+    from bitget_assets.definitions import build_definitions, defs
+    from bitget_assets.settings import load_settings, with_overrides
+
+    if not streams:
+        return defs
+    settings = load_settings()
+    return build_definitions(with_overrides(settings, account_name, streams=tuple(streams.split(","))))
 
 
 def _job(account, base: str):
     import dagster as dg
 
-    return dg.build_reconstructable_job("bitget_assets.cli", "account_job", (account.object_name(base),))
+    return dg.build_reconstructable_job("bitget_assets.cli", "account_job",
+                                        (account.object_name(base), account.name, ",".join(account.streams)))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -353,16 +365,25 @@ def extract_account(settings, account, args) -> int:
         line.finish()
         out = _metadata(run, account.asset_key("sorted_orders"))[-1]
         per_symbol = _metadata(run, account.asset_key("symbol_orders"))
+        others = {ds: _metadata(run, account.asset_key(f"sorted_{ds}"))[-1]["count"]
+                  for ds in account.streams if ds != "orders"}
+        failed_checks = sorted({f"{e.asset_key.to_user_string()}:{e.check_name}"
+                                for e in run.get_asset_check_evaluations() if not e.passed})
         summary = {
             "orders": out["count"],
+            **others,
             "symbols": out["symbols"],
             "requests": scan_meta["requests"] + sum(m.get("requests", 0) for m in per_symbol),
             "rate_limited": scan_meta["rate_limited_429"] + sum(m.get("rate_limited_429", 0) for m in per_symbol),
             "elapsed_s": round(time.time() - started, 2),
             "output": out["json_uri"],
         }
-        print(f"{summary['orders']} orders of {summary['symbols']} symbols in {summary['elapsed_s']} s -> "
-              f"{summary['output']} (and orders.parquet beside it)", file=sys.stderr)
+        counts = [f"{summary['orders']} orders", *(f"{n} {ds.replace('_', ' ')}" for ds, n in others.items())]
+        print(f"{', '.join(counts)} of {summary['symbols']} symbols in {summary['elapsed_s']} s -> "
+              f"{summary['output']} (.parquet and .csv beside it, and each other dataset's files)", file=sys.stderr)
+        if failed_checks:
+            summary["failed_checks"] = failed_checks
+            print(f"bitget-orders: checks not passed (see the UI): {', '.join(failed_checks)}", file=sys.stderr)
         print(json.dumps(summary), flush=True)
         return 0
 

@@ -68,7 +68,7 @@ def scan_account(
     datasets = check_datasets(streams)
     previous = hs.read_json(storage, hs.SCAN_MANIFEST)
     account = account_fingerprint(client)
-    if previous and previous.get("account", account) != account:
+    if previous and not same_account(previous.get("account"), client):
         raise ValueError(
             "this output location holds the order history of another Bitget account; "
             "choose another --output (mixing accounts would corrupt both histories)"
@@ -82,7 +82,7 @@ def scan_account(
         # from the staged scan instead of reading the same window from Bitget again.
         return ScanSummary(previous, previous["orders"], 0, 0, 0.0)
     now_ms = client.server_time_ms()
-    mine = applied.get("account") == account
+    mine = bool(applied) and same_account(applied.get("account"), client)
     marks = {ds: (_dataset_marks(applied, ds) if mine else {}) for ds in datasets}
     result, chains, splits = _read_streams(client, datasets, marks, product_types, now_ms, api_version,
                                            concurrency=concurrency, on_page=on_page)
@@ -293,8 +293,19 @@ def coverage_holes(storage: Storage, now_ms: int, retention_ms: int = RETENTION_
 
 
 def account_fingerprint(client) -> str:
-    """Tells accounts apart in stored state without storing the key itself."""
+    """Tells accounts apart in stored state: the account's UID once known (a rotated key keeps its history),
+    else a hash of the API key (never the key itself)."""
+    return f"uid-{client.uid}" if getattr(client, "uid", None) else key_hash(client)
+
+
+def key_hash(client) -> str:
     return hashlib.sha256(client.credentials.api_key.encode()).hexdigest()[:16]
+
+
+def same_account(stored: str | None, client) -> bool:
+    """Whether state recorded for `stored` is this client's account (releases before 2026-12-02 recorded the key's
+    hash: still this account when this client has that key)."""
+    return stored is None or stored in (account_fingerprint(client), key_hash(client))
 
 
 def read_scan_rows(storage: Storage, manifest: dict, key: str, dataset: str = "orders") -> pl.DataFrame | None:

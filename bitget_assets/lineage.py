@@ -19,21 +19,28 @@ from bitget_assets.storage import Storage
 SCAN_RUN_TAG = "bitget/scan_run_id"
 DIRECT_READ = "none"  # SCAN_RUN_TAG value: take in no scan, read each symbol from the API
 SYMBOL_TABLE = "symbol_table"
-_SCHEMA = dg.TableSchema(columns=[
-    dg.TableColumn("partition", "string", description="SYMBOL:PRODUCT-TYPE"),
-    dg.TableColumn("orders", "int", description="orders this scan read"),
-    dg.TableColumn("new", "bool", description="not a partition before this scan"),
-])
+DATASETS = ("orders", "plan_orders", "fills")
+
+
+def _dataset_symbols(manifest: dict) -> dict[str, dict[str, int]]:
+    per = manifest.get("datasets")
+    if not per:
+        return {"orders": manifest["symbols"]}
+    return {ds: meta["symbols"] for ds, meta in per.items()}
 
 
 def scan_metadata(manifest: dict, registered: set[str]) -> dict:
-    """What order_scan records so that steps of any run can take its orders in."""
-    records = [dg.TableRecord({"partition": k, "orders": int(n), "new": k not in registered})
-               for k, n in manifest["symbols"].items()]
+    """What order_scan records so that steps of any run can take its rows in: one table row per symbol."""
+    per = _dataset_symbols(manifest)
+    columns = [dg.TableColumn("partition", "string", description="SYMBOL:PRODUCT-TYPE")]
+    columns += [dg.TableColumn(ds, "int", description=f"{ds.replace('_', ' ')} rows this scan read") for ds in per]
+    columns.append(dg.TableColumn("new", "bool", description="not a partition before this scan"))
+    records = [dg.TableRecord({"partition": k, **{ds: int(per[ds].get(k, 0)) for ds in per},
+                               "new": k not in registered}) for k in manifest["symbols"]]
     return {
         "scan_id": manifest["scan_id"],
         "exchange_time_ms": int(manifest["server_now_ms"]),
-        SYMBOL_TABLE: dg.MetadataValue.table(records, schema=_SCHEMA),
+        SYMBOL_TABLE: dg.MetadataValue.table(records, schema=dg.TableSchema(columns=columns)),
     }
 
 
@@ -43,6 +50,7 @@ class ScanRef:
     server_now_ms: int
     symbols: dict[str, int]  # partition key -> orders staged
     must_be_newer: bool = False  # the latest scan, not this run's: only for partitions it is newer than
+    datasets: dict[str, dict[str, int]] | None = None  # dataset -> partition key -> rows staged
 
     @classmethod
     def from_event(cls, entry, must_be_newer: bool = False) -> "ScanRef | None":
@@ -50,19 +58,25 @@ class ScanRef:
         if "scan_id" not in metadata or SYMBOL_TABLE not in metadata:
             return None  # a materialization from before scans recorded their symbols
         rows = [r.data for r in metadata[SYMBOL_TABLE].value.records]
+        datasets = {ds: {r["partition"]: r[ds] for r in rows if r.get(ds)} for ds in DATASETS
+                    if rows and ds in rows[0]}
         return cls(metadata["scan_id"].value, int(metadata["exchange_time_ms"].value),
-                   {r["partition"]: r["orders"] for r in rows}, must_be_newer)
+                   {r["partition"]: r.get("orders", 0) for r in rows}, must_be_newer, datasets)
 
     @property
     def manifest(self) -> dict:
-        return {"scan_id": self.scan_id, "symbols": self.symbols, "server_now_ms": self.server_now_ms}
+        datasets = {ds: {"symbols": symbols} for ds, symbols in (self.datasets or {}).items()}
+        return {"scan_id": self.scan_id, "symbols": self.symbols, "server_now_ms": self.server_now_ms,
+                "datasets": datasets}
 
-    def rows_for(self, storage: Storage, key: str, state: dict) -> pl.DataFrame | None:
-        """The scan's orders of one partition (empty if it saw none), or None when it cannot serve: its staged
-        file is gone, or (latest scan only) the partition was read after it."""
+    def rows_for(self, storage: Storage, key: str, state: dict, dataset: str = "orders") -> pl.DataFrame | None:
+        """The scan's rows of one partition and dataset (empty if it saw none), or None when it cannot serve: it
+        did not read that dataset, its staged file is gone, or (latest scan only) the partition was read after it."""
+        if self.datasets is not None and dataset not in self.datasets:
+            return None
         if self.must_be_newer and (state.get("last_read_ms") or 0) >= self.server_now_ms:
             return None
-        return extraction.read_scan_rows(storage, self.manifest, key)
+        return extraction.read_scan_rows(storage, self.manifest, key, dataset)
 
 
 def scan_of_run(instance: dg.DagsterInstance, run_id: str, scan_key: dg.AssetKey) -> ScanRef | None:

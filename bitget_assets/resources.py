@@ -109,8 +109,9 @@ class BitgetResource(dg.ConfigurableResource):
             raise dg.Failure(f"Bitget credentials incomplete: {', '.join(missing)} not set")
         return Credentials(self.api_key, self.api_secret, self.api_passphrase, base_url=self.base_url)
 
-    def get_client(self, limiter: Limiter) -> BitgetClient:
-        return BitgetClient(self.credentials(), limiter, timeout=(3.05, self.read_timeout_s))
+    def get_client(self, limiter: Limiter, uid: str | None = None) -> BitgetClient:
+        """A client drawing on `limiter`; with the account's UID its budgets are the UID's from the first request."""
+        return BitgetClient(self.credentials(), limiter, timeout=(3.05, self.read_timeout_s), uid=uid)
 
     @property
     def exchange_label(self) -> str:
