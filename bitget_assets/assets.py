@@ -112,6 +112,8 @@ def build_assets(account: Account) -> AccountAssets:
         store = res.storage.get_storage()
         client = res.bitget.get_client(res.rate_limiter.get_limiter())
         progress = res.progress.sender("scan")
+        # The exchange's time first: its answer also measures the clock offset the signatures need.
+        now_ms = client.server_time_ms()
         identity = learn_identity(client, store, log=context.log)  # mode and UID: budgets keyed by the UID
         context.log.info(f"scanning {', '.join(res.bitget.streams)} of {', '.join(res.bitget.product_types)} on "
                          f"{res.bitget.exchange_label} ({identity['mode']} account)")
@@ -131,6 +133,7 @@ def build_assets(account: Account) -> AccountAssets:
             on_page=lambda chain, rows: progress.add(requests=1, orders=len(rows)),
             streams=res.bitget.streams,
             api_version=api_version_of(identity),
+            now_ms=now_ms,
         )
         manifest = summary.manifest
         progress.add(symbols=len(manifest["symbols"]))

@@ -61,10 +61,12 @@ def scan_account(
     on_page=None,
     streams=("orders",),
     api_version: int = 2,
+    now_ms: int | None = None,
 ) -> ScanSummary:
     """Read every row of each dataset in `streams` the API still holds, without `symbol`, and stage it per
     dataset and symbol for the partitions. `manifest["symbols"]` is the union of the datasets' keys.
-    `api_version` 3 reads a unified (UTA) account's v3 endpoints, rows mapped into the v2 schema."""
+    `api_version` 3 reads a unified (UTA) account's v3 endpoints, rows mapped into the v2 schema. `now_ms`: the
+    exchange's time the caller has just read (else it is read here), the end of every window."""
     datasets = check_datasets(streams)
     previous = hs.read_json(storage, hs.SCAN_MANIFEST)
     account = account_fingerprint(client)
@@ -81,7 +83,8 @@ def scan_account(
         # A run stopped after this scan committed and before every partition took it in: finish that job
         # from the staged scan instead of reading the same window from Bitget again.
         return ScanSummary(previous, previous["orders"], 0, 0, 0.0)
-    now_ms = client.server_time_ms()
+    if now_ms is None:
+        now_ms = client.server_time_ms()
     mine = bool(applied) and same_account(applied.get("account"), client)
     marks = {ds: (_dataset_marks(applied, ds) if mine else {}) for ds in datasets}
     result, chains, splits = _read_streams(client, datasets, marks, product_types, now_ms, api_version,

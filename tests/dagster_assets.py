@@ -5,3 +5,9 @@ from bitget_assets.accounts import Account
 from bitget_assets.assets import build_assets
 
 order_scan, symbol_orders, sorted_orders = build_assets(Account()).all
+
+
+def materializations(result, asset: str) -> list:
+    """The AssetMaterializations of `asset` (a key string such as "symbol_orders") in an execution result."""
+    return [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == asset]

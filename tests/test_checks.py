@@ -1,10 +1,12 @@
 """The asset checks can fail: each bad input fails exactly the check that judges it, and good input passes."""
 
+import dagster as dg
 import polars as pl
 import pytest
 
+from bitget_assets import dataset_checks
 from bitget_assets import history_store as hs
-from bitget_assets.assets import output_checks
+from bitget_assets.assets import _verdict_result, coverage_check, output_checks
 from bitget_assets.checks import partition_problems
 from bitget_assets.orders import orders_frame
 from bitget_assets.storage import LocalStorage
@@ -73,3 +75,66 @@ def test_partition_problems_passes_clean_and_missing_partitions(tmp_path):
     hs.write_partition(store, ETH, frame(order("3", 1_000, "ETHUSDT")), {})
     # SOL was never written: an empty partition has no problem
     assert partition_problems(store, [BTC, ETH, SOL]) == ({}, 3)
+
+
+# -- the cross-dataset checks (bitget_assets.dataset_checks) ---------------------------------------------------
+def rows(*dicts: dict) -> pl.DataFrame:
+    return pl.DataFrame(list(dicts)) if dicts else pl.DataFrame()
+
+
+ORDERS = rows(
+    {"orderId": "100", "cTime": "1000", "status": "filled", "baseVolume": "0.3"},
+    {"orderId": "200", "cTime": "2000", "status": "canceled", "baseVolume": "0"},
+    {"orderId": "300", "cTime": "3000", "status": "partially_filled", "baseVolume": "1"},  # may be open: no sum
+)
+FILLS = [{"tradeId": "101", "orderId": "100", "cTime": "1001", "baseVolume": "0.1"},
+         {"tradeId": "102", "orderId": "100", "cTime": "1002", "baseVolume": "0.2"}]
+
+
+def test_plans_link_to_orders_fails_on_a_missing_order_and_warns_outside_coverage():
+    plan = {"orderId": "9", "cTime": "1500", "uTime": "1600", "planStatus": "executed", "executeOrderId": "100"}
+    assert dataset_checks.plans_link_to_orders(rows(plan), ORDERS).passed
+    broken = dataset_checks.plans_link_to_orders(rows({**plan, "executeOrderId": "555"}), ORDERS)
+    assert (broken.failures, broken.warnings) == (["9"], [])
+    # fired before the oldest order we hold: its order may be past Bitget's 90-day edge, a warning only
+    early = dataset_checks.plans_link_to_orders(rows({**plan, "executeOrderId": "555", "uTime": "900",
+                                                      "cTime": "800"}), ORDERS)
+    assert (early.failures, early.warnings) == ([], ["9"])
+    cancelled = dataset_checks.plans_link_to_orders(rows({**plan, "planStatus": "cancelled",
+                                                          "executeOrderId": ""}), ORDERS)
+    assert cancelled.passed and not cancelled.warnings
+
+
+def test_fills_link_to_orders_and_add_up_to_each_finished_order():
+    assert dataset_checks.fills_link_to_orders(rows(*FILLS), ORDERS).passed
+    assert dataset_checks.fills_add_up_to_orders(rows(*FILLS), ORDERS).passed
+    stray = dataset_checks.fills_link_to_orders(rows(*FILLS, {**FILLS[0], "tradeId": "999", "orderId": "777",
+                                                                "cTime": "2500"}), ORDERS)
+    assert stray.failures == ["999"]
+    short = dataset_checks.fills_add_up_to_orders(rows(FILLS[0]), ORDERS)
+    assert short.failures == ["100"]  # 0.1 of 0.3
+    extra = dataset_checks.fills_add_up_to_orders(rows(*FILLS, {**FILLS[1], "tradeId": "103"}), ORDERS)
+    assert extra.failures == ["100"]  # 0.5 of 0.3
+    # exact decimals: 0.1 + 0.2 is 0.3 here, where floats would say 0.30000000000000004
+    assert dataset_checks.fills_add_up_to_orders(rows(*FILLS), ORDERS).failures == []
+
+
+def test_an_order_older_than_every_fill_we_hold_is_a_warning():
+    later = [{**f, "cTime": "5000"} for f in FILLS]  # the fills of order 100 start after it: coverage ends before
+    verdict = dataset_checks.fills_add_up_to_orders(rows(*later[:1]), ORDERS)
+    assert (verdict.failures, verdict.warnings) == ([], ["100"])
+
+
+def test_a_failing_cross_check_is_an_error_and_one_outside_coverage_a_warning():
+    key = dg.AssetKey("sorted_fills")
+    failed = _verdict_result("fills_link_to_orders", dataset_checks.Verdict(failures=["1"]), key)
+    warned = _verdict_result("fills_link_to_orders", dataset_checks.Verdict(warnings=["1"]), key)
+    assert (failed.passed, failed.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert (warned.passed, warned.severity) == (False, dg.AssetCheckSeverity.WARN)
+
+
+def test_the_gap_check_names_the_hole():
+    hole = {"dataset": "fills", "stream": "fills", "product_type": "USDT-FUTURES", "interval": "2026-06-01 → 06-09"}
+    result = coverage_check("fills", [hole], dg.AssetKey("sorted_fills"))
+    assert not result.passed and "2026-06-01" in str(result.metadata["holes"].value)
+    assert coverage_check("orders", [hole], dg.AssetKey("sorted_orders")).passed

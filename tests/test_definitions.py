@@ -15,6 +15,7 @@ from bitget_assets.resources import BitgetResource, ProgressResource, RateLimite
 from bitget_assets.sensors import APPLIED_BY_LAUNCHER_TAG
 from bitget_assets.settings import load_settings
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from tests.dagster_assets import materializations
 from tests.simhelpers import NOW_MS
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -24,21 +25,29 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 def test_definitions_load_with_the_expected_graph():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"order_scan", "symbol_orders", "sorted_orders"}
+    # plan orders are on by default, fills off: a stream that is off has no asset at all
+    assert keys == {"order_scan", "symbol_orders", "sorted_orders", "symbol_plan_orders", "sorted_plan_orders"}
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
     assert jobs == {"scan_job", "update_symbols_job", "refresh_job"}
     assert defs.resolve_sensor_def("new_symbols_sensor").job_name == "update_symbols_job"
     assert defs.resolve_schedule_def("refresh_schedule").job_name == "scan_job"
-    checks = {k.name for k in graph.asset_check_keys}
-    assert checks == {"unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions",
-                      "partitions_hold_only_their_symbol"}
+    assert {k.to_user_string() for k in graph.asset_check_keys} == {
+        *(f"sorted_{ds}:{c}" for ds in ("orders", "plan_orders") for c in (
+            "unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions", "no_history_gap")),
+        "sorted_plan_orders:executed_plans_link_to_orders", "symbol_orders:partitions_hold_only_their_symbol"}
+    with_fills = build_definitions(load_settings({"BITGET_STREAMS": "fills"})).resolve_asset_graph()
+    assert {k.to_user_string() for k in with_fills.get_all_asset_keys()} == {
+        "order_scan", "symbol_orders", "sorted_orders", "symbol_fills", "sorted_fills"}
+    assert {"sorted_fills:fills_link_to_orders", "sorted_fills:fills_add_up_to_orders",
+            "sorted_fills:unique_trade_ids"} <= {k.to_user_string() for k in with_fills.asset_check_keys}
     assert set(defs.resources) >= {"bitget", "storage", "rate_limiter", "progress"}
 
 
 def freshness(environ: dict) -> dg.FreshnessPolicy:
     specs = {s.key.to_user_string(): s for s in build_definitions(load_settings(environ)).resolve_all_asset_specs()}
-    assert {k: s.freshness_policy for k, s in specs.items() if k != "sorted_orders"} == {
-        "order_scan": None, "symbol_orders": None}  # only the output is judged
+    assert {k: s.freshness_policy for k, s in specs.items() if not k.startswith("sorted_")} == {
+        "order_scan": None, "symbol_orders": None, "symbol_plan_orders": None}  # only the outputs are judged
+    assert specs["sorted_plan_orders"].freshness_policy == specs["sorted_orders"].freshness_policy
     return specs["sorted_orders"].freshness_policy
 
 
@@ -98,8 +107,7 @@ def test_sensor_applies_each_scan_once_and_registers_new_symbols(tmp_path):
         assert isinstance(evaluate(instance, cursor=result.cursor), dg.SkipReason)  # handled already
         update = defs.resolve_job_def("update_symbols_job")
         applied = update.execute_in_process(instance=instance, resources=resources, tags=tags)
-        sources = {m.partition: m.metadata["source"].value for m in applied.asset_materializations_for_node(
-            "symbol_orders")}
+        sources = {m.partition: m.metadata["source"].value for m in materializations(applied, "symbol_orders")}
         assert sources == dict.fromkeys(added, f"account scan {first.run_id[:8]}")  # lineage: the tagged scan
 
         # A later scan with a new symbol: one run over every partition, the new one appended last.

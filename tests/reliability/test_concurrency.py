@@ -18,7 +18,7 @@ from bitget_assets import extraction
 from bitget_assets.jobs import partition_range_tags
 from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
 from bitget_assets.simulator import AccountSpec, FaultConfig
-from tests.dagster_assets import order_scan, sorted_orders, symbol_orders
+from tests.dagster_assets import materializations, order_scan, sorted_orders, symbol_orders
 from tests.reliability.batches import batch
 from tests.reliability.helpers import (
     NOW_MS,
@@ -152,7 +152,7 @@ def _run_while(tmp_path, monkeypatch, interfere):
                                    tags=partition_range_tags(keys), raise_on_error=False)
             sources = {
                 m.partition: m.metadata["source"].value
-                for m in run_a.asset_materializations_for_node("symbol_orders")
+                for m in materializations(run_a, "symbol_orders")
             } if run_a.success else {}
     finally:
         sim.stop()
