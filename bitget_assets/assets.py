@@ -199,6 +199,7 @@ def build_assets(account: Account) -> AccountAssets:
         written = {ds: hs.read_parquet(store, dataset(ds).files["parquet"]) for ds in datasets}
         now_ms = scan.server_now_ms if scan else int(time.time() * 1000)
         holes = extraction.coverage_holes(store, now_ms)
+        starts = coverage_starts(store)
         for ds in datasets:
             s, asset_key = summaries[ds], account.asset_key(f"sorted_{ds}")
             yield dg.MaterializeResult(
@@ -218,7 +219,7 @@ def build_assets(account: Account) -> AccountAssets:
                 }),
                 check_results=[
                     *output_checks(written[ds], s.partition_rows, dataset(ds).key, asset_key=asset_key),
-                    *cross_checks(ds, written, asset_key),
+                    *cross_checks(ds, written, asset_key, starts),
                     coverage_check(ds, holes, asset_key),
                 ],
             )
@@ -299,16 +300,33 @@ def _verdict_result(name: str, verdict: dataset_checks.Verdict, asset_key: dg.As
     )
 
 
-def cross_checks(ds: str, written: dict, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:
-    orders, rows = written["orders"], written[ds]
+def cross_checks(ds: str, written: dict, asset_key: dg.AssetKey,
+                 covered_from: dict[str, int] | None = None) -> list[dg.AssetCheckResult]:
+    """`covered_from`: dataset -> where the history the scans read completely starts (rows older than that are
+    judged warnings, see dataset_checks)."""
+    orders, rows, since = written["orders"], written[ds], covered_from or {}
     if ds == "plan_orders":
         return [_verdict_result("executed_plans_link_to_orders",
-                                dataset_checks.plans_link_to_orders(rows, orders), asset_key)]
+                                dataset_checks.plans_link_to_orders(rows, orders, since.get("orders")), asset_key)]
     if ds == "fills":
-        return [_verdict_result("fills_link_to_orders", dataset_checks.fills_link_to_orders(rows, orders), asset_key),
-                _verdict_result("fills_add_up_to_orders", dataset_checks.fills_add_up_to_orders(rows, orders),
-                                asset_key)]
+        return [_verdict_result("fills_link_to_orders",
+                                dataset_checks.fills_link_to_orders(rows, orders, since.get("orders")), asset_key),
+                _verdict_result("fills_add_up_to_orders",
+                                dataset_checks.fills_add_up_to_orders(rows, orders, since.get("fills")), asset_key)]
     return []
+
+
+def coverage_starts(store) -> dict[str, int]:
+    """Per dataset, the earliest start of what its history streams have read completely (committed or just
+    scanned)."""
+    starts: dict[str, int] = {}
+    for doc in (hs.read_json(store, hs.SCAN_APPLIED), hs.read_json(store, hs.SCAN_MANIFEST)):
+        for ds, meta in ((doc or {}).get("datasets") or {}).items():
+            for by_pt in (meta.get("coverage") or {}).values():
+                for intervals in by_pt.values():
+                    for lo, _ in intervals:
+                        starts[ds] = min(starts.get(ds, lo), int(lo))
+    return starts
 
 
 def coverage_check(ds: str, holes: list[dict], asset_key: dg.AssetKey) -> dg.AssetCheckResult:

@@ -37,7 +37,7 @@ def _split(missing: pl.DataFrame, id_col: str, time_col: str, covered_from: int 
     return Verdict(failures=missing.filter(~early)[id_col].to_list(), warnings=missing.filter(early)[id_col].to_list())
 
 
-def plans_link_to_orders(plans: pl.DataFrame, orders: pl.DataFrame) -> Verdict:
+def plans_link_to_orders(plans: pl.DataFrame, orders: pl.DataFrame, orders_from: int | None = None) -> Verdict:
     """Every executed plan's `executeOrderId` is an order we hold."""
     if not plans.height or "executeOrderId" not in plans.columns:
         return Verdict()
@@ -47,18 +47,23 @@ def plans_link_to_orders(plans: pl.DataFrame, orders: pl.DataFrame) -> Verdict:
     fired = pl.when(pl.col("uTime").fill_null("") != "").then(pl.col("uTime")).otherwise(pl.col("cTime"))
     missing = missing.with_columns(fired.alias("_fired")) if "uTime" in missing.columns else missing.with_columns(
         pl.col("cTime").alias("_fired"))
-    return _split(missing, "orderId", "_fired", _first_ctime(orders))
+    return _split(missing, "orderId", "_fired", _start(orders_from, orders))
 
 
-def fills_link_to_orders(fills: pl.DataFrame, orders: pl.DataFrame) -> Verdict:
+def _start(covered_from: int | None, df: pl.DataFrame) -> int | None:
+    """Where the other dataset's complete history starts: as recorded by the scans, else its oldest row."""
+    return covered_from if covered_from is not None else _first_ctime(df)
+
+
+def fills_link_to_orders(fills: pl.DataFrame, orders: pl.DataFrame, orders_from: int | None = None) -> Verdict:
     """Every fill's `orderId` is an order we hold."""
     if not fills.height:
         return Verdict()
     missing = fills.filter(~pl.col("orderId").is_in(orders["orderId"].implode()))
-    return _split(missing, "tradeId", "cTime", _first_ctime(orders))
+    return _split(missing, "tradeId", "cTime", _start(orders_from, orders))
 
 
-def fills_add_up_to_orders(fills: pl.DataFrame, orders: pl.DataFrame) -> Verdict:
+def fills_add_up_to_orders(fills: pl.DataFrame, orders: pl.DataFrame, fills_from: int | None = None) -> Verdict:
     """Per finished order with a filled size, the fills' summed `baseVolume` equals the order's."""
     if not orders.height or "baseVolume" not in orders.columns:
         return Verdict()
@@ -71,4 +76,4 @@ def fills_add_up_to_orders(fills: pl.DataFrame, orders: pl.DataFrame) -> Verdict
             if fills.height else pl.DataFrame(schema={"orderId": pl.String, "_fills": AMOUNT}))
     joined = finished.join(sums, on="orderId", how="left").with_columns(pl.col("_fills").fill_null(0))
     wrong = joined.filter(pl.col("_fills") != pl.col("_filled"))
-    return _split(wrong, "orderId", "cTime", _first_ctime(fills))
+    return _split(wrong, "orderId", "cTime", _start(fills_from, fills))

@@ -111,17 +111,19 @@ def test_fills_link_to_orders_and_add_up_to_each_finished_order():
     stray = dataset_checks.fills_link_to_orders(rows(*FILLS, {**FILLS[0], "tradeId": "999", "orderId": "777",
                                                                 "cTime": "2500"}), ORDERS)
     assert stray.failures == ["999"]
-    short = dataset_checks.fills_add_up_to_orders(rows(FILLS[0]), ORDERS)
-    assert short.failures == ["100"]  # 0.1 of 0.3
-    extra = dataset_checks.fills_add_up_to_orders(rows(*FILLS, {**FILLS[1], "tradeId": "103"}), ORDERS)
+    short = dataset_checks.fills_add_up_to_orders(rows(FILLS[0]), ORDERS, fills_from=500)
+    assert short.failures == ["100"]  # 0.1 of 0.3, and the fills were read completely from before the order
+    extra = dataset_checks.fills_add_up_to_orders(rows(*FILLS, {**FILLS[1], "tradeId": "103"}), ORDERS,
+                                                  fills_from=500)
     assert extra.failures == ["100"]  # 0.5 of 0.3
     # exact decimals: 0.1 + 0.2 is 0.3 here, where floats would say 0.30000000000000004
     assert dataset_checks.fills_add_up_to_orders(rows(*FILLS), ORDERS).failures == []
 
 
-def test_an_order_older_than_every_fill_we_hold_is_a_warning():
-    later = [{**f, "cTime": "5000"} for f in FILLS]  # the fills of order 100 start after it: coverage ends before
-    verdict = dataset_checks.fills_add_up_to_orders(rows(*later[:1]), ORDERS)
+def test_an_order_older_than_the_fills_history_we_read_is_a_warning():
+    """Fills were read completely only from 1500 on (Bitget's 90-day edge): order 100 of 1000 may have had
+    older fills we can never see, so its short sum is a warning, not a failure."""
+    verdict = dataset_checks.fills_add_up_to_orders(rows(FILLS[1]), ORDERS, fills_from=1500)
     assert (verdict.failures, verdict.warnings) == ([], ["100"])
 
 
