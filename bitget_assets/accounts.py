@@ -31,6 +31,11 @@ class Account:
     read_timeout_s: float = 10.0
     refresh_cron: str = "*/15 * * * *"
     stale_after_minutes: int = 60
+    import_tz: str | None = None  # the zone Bitget's website export files were written in (BITGET_IMPORT_TZ)
+    # Requests per second over every endpoint from this machine's IP (Bitget locks an IP out above 6,000/min);
+    # 0 = no IP budget. How long the client keeps retrying through consecutive 429s (the lock-out lasts 5 min).
+    ip_requests_per_second: float = 90.0
+    rate_limited_patience_s: float = 360.0
 
     @property
     def label(self) -> str:

@@ -15,12 +15,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import dagster as dg
+import polars as pl
 
 from bitget_assets import dataset_checks, extraction
 from bitget_assets import history_store as hs
 from bitget_assets.accounts import Account
 from bitget_assets.datasets import dataset
 from bitget_assets.identity import account_identity, api_version_of, learn_identity
+from bitget_assets.imported import partition_keys, read_imported, read_imports, write_imported
+from bitget_assets.imports import (
+    ExportFileError,
+    MissingTimeZoneError,
+    describe,
+    outside_partitions,
+    overlap_disagreements,
+)
 from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
 from bitget_assets.orders import sort_chronologically
 from bitget_assets.partitions import parse_partition_key, symbols_partitions
@@ -47,10 +56,11 @@ class AccountAssets:
     order_scan: dg.AssetsDefinition
     symbol_partitions: dg.AssetsDefinition  # symbol_orders (+ symbol_plan_orders, symbol_fills)
     sorted_outputs: dg.AssetsDefinition  # sorted_orders (+ sorted_plan_orders, sorted_fills)
+    imported_orders: dg.AssetsDefinition  # orders from Bitget's website exports
 
     @property
     def all(self) -> list[dg.AssetsDefinition]:
-        return [self.order_scan, self.symbol_partitions, self.sorted_outputs]
+        return [self.order_scan, self.symbol_partitions, self.imported_orders, self.sorted_outputs]
 
     def symbol_key(self, ds: str = "orders") -> dg.AssetKey:
         return self.account.asset_key(f"symbol_{ds}")
@@ -175,7 +185,11 @@ def build_assets(account: Account) -> AccountAssets:
     def symbol_partitions(order_scan):
         return record([chunk(order_scan) for chunk in chunk_ops])
 
-    specs = [dg.AssetSpec(account.asset_key(f"sorted_{ds}"), deps=[account.asset_key(f"symbol_{ds}")],
+    imported_orders = _imported_orders_asset(account, partitions_def, group)
+    imported_key = imported_orders.key
+
+    specs = [dg.AssetSpec(account.asset_key(f"sorted_{ds}"),
+                          deps=[account.asset_key(f"symbol_{ds}"), *([imported_key] if ds == "orders" else [])],
                           group_name=group, kinds={"polars", "parquet", "json", "csv"},
                           freshness_policy=freshness_policy(account), description=_sorted_description(ds),
                           automation_condition=dg.AutomationCondition.eager())
@@ -194,7 +208,9 @@ def build_assets(account: Account) -> AccountAssets:
         keys = context.instance.get_dynamic_partitions(partitions_def.name)
         elapsed = _extraction_seconds(context)
         scan = scan_for_run(context, scan_key)
-        summaries = extraction.build_sorted_outputs(store, keys, datasets, elapsed_seconds=elapsed)
+        imported = read_imported(store)
+        summaries = extraction.build_sorted_outputs(store, keys, datasets, elapsed_seconds=elapsed,
+                                                    imported=imported)
         # Checks read back what was persisted, not the frames in memory.
         written = {ds: hs.read_parquet(store, dataset(ds).files["parquet"]) for ds in datasets}
         now_ms = scan.server_now_ms if scan else int(time.time() * 1000)
@@ -218,13 +234,69 @@ def build_assets(account: Account) -> AccountAssets:
                     "scan_id": scan.scan_id if scan else None,  # what order_scan commits once published
                 }),
                 check_results=[
-                    *output_checks(written[ds], s.partition_rows, dataset(ds).key, asset_key=asset_key),
+                    *output_checks(written[ds], s.partition_rows + s.imported_rows, dataset(ds).key,
+                                   asset_key=asset_key),
                     *cross_checks(ds, written, asset_key, starts),
+                    *(import_checks(written[ds], imported, keys, asset_key) if ds == "orders" else []),
                     coverage_check(ds, holes, asset_key),
                 ],
             )
 
-    return AccountAssets(account, partitions_def, order_scan, symbol_partitions, sorted_outputs)
+    return AccountAssets(account, partitions_def, order_scan, symbol_partitions, sorted_outputs, imported_orders)
+
+
+def _imported_orders_asset(account: Account, partitions_def, group: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="imported_orders",
+        key_prefix=account.key_prefix,
+        group_name=group,
+        kinds={"csv", "parquet"},
+        required_resource_keys={account.storage_key},
+        description="Orders from Bitget's website exports (futures order history) in `imports/` at the output "
+        "location: older than the API's 90 days. Merged into sorted_orders; the API's row wins.",
+    )
+    def imported_orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        store = getattr(context.resources, account.storage_key).get_storage()
+        try:
+            imported, files = read_imports(store, account.import_tz)
+        except (ExportFileError, MissingTimeZoneError) as exc:
+            raise dg.Failure(str(exc)) from None  # names the file, the line and what was expected
+        write_imported(store, imported)
+        keys = partition_keys(imported)
+        registered = set(context.instance.get_dynamic_partitions(partitions_def.name))
+        new = [k for k in keys if k not in registered]
+        if new:  # a symbol traded only before the API's 90 days still gets its partition
+            context.instance.add_dynamic_partitions(partitions_def.name, new)
+        ctimes = imported["cTime"].cast(pl.Int64) if imported.height else None
+        return dg.MaterializeResult(metadata=_without_none({
+            "orders": imported.height,
+            "files": dg.MetadataValue.json([f.rsplit("/", 1)[-1] for f in files]),
+            "symbols": len(keys),
+            "new_partitions": len(new),
+            "first_cTime": ms_timestamp(ctimes.min() if ctimes is not None else None),
+            "last_cTime": ms_timestamp(ctimes.max() if ctimes is not None else None),
+            "dagster/row_count": imported.height,
+        }))
+
+    return imported_orders
+
+
+def import_checks(orders, imported, keys, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+    """Imported rows land in partitions; where an export and the API both have an order they agree (a wrong
+    time zone shows here, as orders whose times differ by whole hours)."""
+    if imported is None or imported.is_empty():
+        imported = None
+    outside = outside_partitions(imported, keys) if imported is not None else []
+    api = orders.filter(pl.col("source") == "api") if "source" in orders.columns else orders
+    disagreements = overlap_disagreements(api, imported) if imported is not None else []
+    return [
+        dg.AssetCheckResult(asset_key=asset_key, check_name="imported_symbols_are_partitions", passed=not outside,
+                            metadata={"orders": dg.MetadataValue.json(outside[:20])}),
+        dg.AssetCheckResult(asset_key=asset_key, check_name="imports_agree_with_the_api", passed=not disagreements,
+                            metadata={"disagreements": len(disagreements),
+                                      "explained": describe(disagreements) if disagreements else "",
+                                      "orders": dg.MetadataValue.json([d.orderId for d in disagreements[:20]])}),
+    ]
 
 
 def _symbol_description(ds: str) -> str:
@@ -260,6 +332,12 @@ def _check_specs(account: Account, ds: str, datasets) -> list[dg.AssetCheckSpec]
     if ds == "plan_orders":
         specs.append(dg.AssetCheckSpec("executed_plans_link_to_orders", asset=asset,
                                        description="Every executed plan's executeOrderId is in orders."))
+    if ds == "orders":
+        specs += [dg.AssetCheckSpec("imported_symbols_are_partitions", asset=asset,
+                                    description="Every order imported from a website export has its partition."),
+                  dg.AssetCheckSpec("imports_agree_with_the_api", asset=asset,
+                                    description="Where an export and the API both hold an order, they agree on "
+                                    "symbol, side, size and time (a wrong time zone shows here).")]
     if ds == "fills":
         specs += [dg.AssetCheckSpec("fills_link_to_orders", asset=asset,
                                     description="Every fill's orderId is in orders."),

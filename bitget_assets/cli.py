@@ -50,23 +50,33 @@ def _job(account, base: str):
                                         (account.object_name(base), account.name, ",".join(account.streams)))
 
 
+def _extract_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", default=None,
+                   help="folder or s3://bucket/prefix (default $BITGET_OUTPUT or data; each of several "
+                        "accounts gets a sub-folder named after it)")
+    p.add_argument("--account", default=None, help="only this account of $BITGET_ACCOUNTS")
+    p.add_argument("--product-types", nargs="+", default=None, metavar="TYPE")
+    p.add_argument("--streams", nargs="+", default=None, metavar="STREAM",
+                   help="datasets to read besides orders: plan_orders (default on), fills (default off)")
+    p.add_argument("--s3-endpoint-url", default=None, help="any S3-compatible server")
+    p.add_argument("--demo-orders", type=int, default=None, help="size of the demo account (no credentials)")
+    p.add_argument("--demo-symbols", type=int, default=None)
+    p.add_argument("--demo-seed", type=int, default=None)
+    p.add_argument("--demo-now", type=int, default=None, help="the demo exchange's data clock (ms)")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bitget-orders", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("extract", help="extract every futures order into sorted JSON and Parquet")
-    ex.add_argument("--output", default=None,
-                    help="folder or s3://bucket/prefix (default $BITGET_OUTPUT or data; each of several "
-                         "accounts gets a sub-folder named after it)")
-    ex.add_argument("--account", default=None, help="only this account of $BITGET_ACCOUNTS")
-    ex.add_argument("--product-types", nargs="+", default=None, metavar="TYPE")
-    ex.add_argument("--streams", nargs="+", default=None, metavar="STREAM",
-                    help="datasets to read besides orders: plan_orders (default on), fills (default off)")
-    ex.add_argument("--s3-endpoint-url", default=None, help="any S3-compatible server")
-    ex.add_argument("--demo-orders", type=int, default=None, help="size of the demo account (no credentials)")
-    ex.add_argument("--demo-symbols", type=int, default=None)
-    ex.add_argument("--demo-seed", type=int, default=None)
-    ex.add_argument("--demo-now", type=int, default=None, help="the demo exchange's data clock (ms)")
-    ex.add_argument("--quiet", action="store_true", help="no live progress line")
+    ex = sub.add_parser("extract", help="extract every futures order into sorted JSON, Parquet and CSV")
+    _extract_options(ex)
+    im = sub.add_parser("import", help="add Bitget website exports (futures order history) to the history, "
+                        "then extract")
+    im.add_argument("files", nargs="+", metavar="FILE", help="`Export futures order history-….csv` files")
+    im.add_argument("--tz", default=None, help="the time zone the files' dates are in, e.g. Europe/Berlin "
+                    "(Bitget's website shows it in your account settings; default $BITGET_IMPORT_TZ)")
+    _extract_options(im)
     ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on the instance `extract` records its runs in")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
@@ -409,9 +419,39 @@ def main(argv=None) -> int:
 
         return ui(load_settings(), args)
     settings, accounts = _resolve(args, parser)
+    if args.command == "import":
+        if len(accounts) > 1:
+            parser.error("import into one account at a time: name it with --account")
+        code = import_files(accounts[0], args)
+        if code:
+            return code
     if len(accounts) > 1:
         return extract_accounts(settings, accounts, args)
     return extract_account(settings, accounts[0], args)
+
+
+def import_files(account, args) -> int:
+    """Check every file first (a file that does not parse is refused whole, and then none is kept), then keep
+    them under imports/ at the account's output location with the zone they were exported in."""
+    from bitget_assets.imported import stage_import
+    from bitget_assets.imports import ExportFileError, MissingTimeZoneError, parse_export
+    from bitget_assets.resources import StorageResource
+
+    tz = args.tz or account.import_tz
+    checked = []
+    for path in map(Path, args.files):
+        try:
+            data = path.read_bytes()
+            rows = parse_export(data, tz=tz, file_name=path.name)
+        except (OSError, ExportFileError, MissingTimeZoneError) as exc:
+            print(f"bitget-orders: nothing imported: {exc}", file=sys.stderr)
+            return 1
+        checked.append((path.name, data, rows.height))
+    storage = StorageResource(location=account.output, s3_endpoint_url=args.s3_endpoint_url).get_storage()
+    for name, data, n in checked:
+        stage_import(storage, name, data, tz)
+        print(f"imported {n} orders from {name} (dates read in {tz})", file=sys.stderr)
+    return 0
 
 
 def _interrupted() -> None:

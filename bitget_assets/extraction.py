@@ -20,6 +20,7 @@ from bitget_assets.coverage import coverage_gaps as coverage_gaps  # for the ass
 from bitget_assets.coverage import describe_gaps, merge_intervals
 from bitget_assets.datasets import Dataset, stream_frame, write_outputs
 from bitget_assets.datasets import dataset as dataset_named
+from bitget_assets.imports import merge_sources
 from bitget_assets.orders import PRODUCT_TYPE_COL, SOURCE_COL
 from bitget_assets.scan import Scanner, ScanResult, Task
 from bitget_assets.storage import Storage
@@ -426,6 +427,7 @@ class OutputSummary:
     json_uri: str
     parquet_uri: str
     csv_uri: str = ""
+    imported_rows: int = 0  # orders only the website's exports hold
 
 
 def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: float) -> OutputSummary:
@@ -433,11 +435,12 @@ def build_sorted_orders(storage: Storage, keys: list[str], *, elapsed_seconds: f
     return build_sorted_outputs(storage, keys, ("orders",), elapsed_seconds=elapsed_seconds)["orders"]
 
 
-def build_sorted_outputs(storage: Storage, keys: list[str], datasets, *,
-                         elapsed_seconds: float) -> dict[str, OutputSummary]:
+def build_sorted_outputs(storage: Storage, keys: list[str], datasets, *, elapsed_seconds: float,
+                         imported: pl.DataFrame | None = None) -> dict[str, OutputSummary]:
     """Per dataset: merge every partition, de-duplicate by its key, sort by (cTime, key), write JSON, Parquet
     and CSV. Every file of every dataset is written completely in one staging folder, then all are published
     together: a failure while building or uploading any leaves the previous outputs exactly as they were.
+    `imported`: orders from Bitget's website exports, merged into orders with the API's row winning.
     """
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     summaries, files = {}, {}
@@ -445,6 +448,11 @@ def build_sorted_outputs(storage: Storage, keys: list[str], datasets, *,
         for ds in ordered_datasets(datasets):
             d = dataset_named(ds)
             df, partition_rows = _merged(storage, d, keys)
+            imported_rows = 0
+            if ds == "orders" and imported is not None and imported.height:
+                api_rows = df.height
+                df = merge_sources(df, imported)
+                imported_rows = df.height - api_rows
             files |= write_outputs(d, df, staging, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
             ctimes = df["cTime"].cast(pl.Int64) if df.height else None
             summaries[ds] = dict(
@@ -453,6 +461,7 @@ def build_sorted_outputs(storage: Storage, keys: list[str], datasets, *,
                 first_ctime=ctimes.min() if ctimes is not None else None,
                 last_ctime=ctimes.max() if ctimes is not None else None,
                 partition_rows=partition_rows,
+                imported_rows=imported_rows,
             )
             del df, ctimes  # one dataset in memory at a time
         uris = storage.publish({key: path for key, path in ((p.name, p) for p in files.values())})

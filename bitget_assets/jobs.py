@@ -36,7 +36,7 @@ def build_jobs(assets: AccountAssets, executor: ExecutorSettings) -> AccountJobs
     )
     update_symbols_job = dg.define_asset_job(
         account.object_name("update_symbols_job"),
-        selection=dg.AssetSelection.assets(assets.symbol_partitions, assets.sorted_outputs),
+        selection=dg.AssetSelection.assets(assets.symbol_partitions, assets.imported_orders, assets.sorted_outputs),
         partitions_def=assets.partitions_def,
         executor_def=steps,
         description="Bring the selected symbol partitions up to date from an account scan (the run's "

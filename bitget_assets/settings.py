@@ -5,11 +5,12 @@ say through run config, never by writing the environment). No other module of th
 the demo exchange and the simulator are separate programs with their own flags.
 
 Variables (unchanged from earlier releases): BITGET_ACCOUNTS; per account BITGET_[<NAME>_]API_KEY / _API_SECRET /
-_API_PASSPHRASE / _BASE_URL / _PRODUCT_TYPES / _STREAMS / _OUTPUT / _READ_TIMEOUT_S (a named account falls back to
-the plain BITGET_<SETTING> for all but credentials and output); BITGET_OUTPUT, BITGET_S3_ENDPOINT_URL,
+_API_PASSPHRASE / _BASE_URL / _PRODUCT_TYPES / _STREAMS / _OUTPUT / _READ_TIMEOUT_S / _IMPORT_TZ (a named account
+falls back to the plain BITGET_<SETTING> for all but credentials and output); BITGET_OUTPUT, BITGET_S3_ENDPOINT_URL,
 BITGET_REFRESH_CRON, BITGET_STALE_AFTER_MINUTES, BITGET_REQUESTS_PER_SECOND, BITGET_RATE_LIMIT_BACKEND,
 BITGET_REDIS_URL, BITGET_REDIS_KEY_PREFIX, BITGET_EXECUTOR, BITGET_CELERY_BROKER, BITGET_CELERY_BACKEND,
-BITGET_IO_MANAGER_BASE; DAGSTER_HOME.
+BITGET_IO_MANAGER_BASE; DAGSTER_HOME. Per account also _IP_REQUESTS_PER_SECOND (0 = no IP budget) and
+_RATE_LIMITED_PATIENCE_S.
 """
 
 import os
@@ -110,8 +111,15 @@ def _account(name: str, env: Mapping[str, str], base_output: str) -> Account:
     try:
         stale_minutes = int(stale)
         timeout = float(value("READ_TIMEOUT_S") or "10")
+        ip_rate = float(value("IP_REQUESTS_PER_SECOND") or "90")
+        patience = float(value("RATE_LIMITED_PATIENCE_S") or "360")
     except ValueError as exc:
         raise SettingsError(f"account {name or 'default'}: {exc}") from None
+    if ip_rate < 0:
+        raise SettingsError(f"{account_env_var(name, 'IP_REQUESTS_PER_SECOND')} must be 0 (no IP budget) or "
+                            f"positive, not {ip_rate:g}")
+    if patience <= 0:
+        raise SettingsError(f"{account_env_var(name, 'RATE_LIMITED_PATIENCE_S')} must be positive, not {patience:g}")
     if stale_minutes < 2:
         raise SettingsError(f"BITGET_STALE_AFTER_MINUTES must be at least 2, not {stale_minutes}")
     output = own("OUTPUT") or (f"{base_output.rstrip('/')}/{name}" if name else base_output)
@@ -126,6 +134,9 @@ def _account(name: str, env: Mapping[str, str], base_output: str) -> Account:
         read_timeout_s=timeout,
         refresh_cron=value("REFRESH_CRON") or "*/15 * * * *",
         stale_after_minutes=stale_minutes,
+        ip_requests_per_second=ip_rate,
+        rate_limited_patience_s=patience,
+        import_tz=value("IMPORT_TZ"),
     )
 
 
