@@ -4,7 +4,11 @@
 from bitget_assets.accounts import Account
 from bitget_assets.assets import build_assets
 
-order_scan, symbol_orders, sorted_orders = build_assets(Account()).all
+_assets = build_assets(Account())
+order_scan = _assets.order_scan
+symbol_orders = _assets.symbol_partitions  # symbol_orders and symbol_plan_orders: one step set
+sorted_orders = _assets.sorted_outputs  # every sorted output, published together
+imported_orders = _assets.imported_orders
 
 
 def materializations(result, asset: str) -> list:

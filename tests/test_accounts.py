@@ -83,9 +83,10 @@ def test_definitions_hold_one_complete_pipeline_per_account():
     proc = _load_definitions(TWO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     d = json.loads(proc.stdout)
-    names = ("order_scan", "sorted_orders", "sorted_plan_orders", "symbol_orders", "symbol_plan_orders")
+    names = ("imported_orders", "order_scan", "sorted_orders", "sorted_plan_orders", "symbol_orders",
+             "symbol_plan_orders")
     assert d["assets"] == [f"{a}/{n}" for a in ("alpha", "beta") for n in names]
-    assert len(d["checks"]) == 20 and "beta/symbol_orders:partitions_hold_only_their_symbol" in d["checks"]
+    assert len(d["checks"]) == 24 and "beta/symbol_orders:partitions_hold_only_their_symbol" in d["checks"]
     jobs = {f"{a}__{j}" for a in ("alpha", "beta") for j in ("scan_job", "update_symbols_job", "refresh_job")}
     assert jobs <= set(d["jobs"])
     assert d["sensors"] == ["alpha__new_symbols_sensor", "beta__new_symbols_sensor"]

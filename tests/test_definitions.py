@@ -26,7 +26,8 @@ def test_definitions_load_with_the_expected_graph():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     # plan orders are on by default, fills off: a stream that is off has no asset at all
-    assert keys == {"order_scan", "symbol_orders", "sorted_orders", "symbol_plan_orders", "sorted_plan_orders"}
+    assert keys == {"order_scan", "symbol_orders", "sorted_orders", "symbol_plan_orders", "sorted_plan_orders",
+                    "imported_orders"}
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
     assert jobs == {"scan_job", "update_symbols_job", "refresh_job"}
     assert defs.resolve_sensor_def("new_symbols_sensor").job_name == "update_symbols_job"
@@ -34,10 +35,11 @@ def test_definitions_load_with_the_expected_graph():
     assert {k.to_user_string() for k in graph.asset_check_keys} == {
         *(f"sorted_{ds}:{c}" for ds in ("orders", "plan_orders") for c in (
             "unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions", "no_history_gap")),
-        "sorted_plan_orders:executed_plans_link_to_orders", "symbol_orders:partitions_hold_only_their_symbol"}
+        "sorted_plan_orders:executed_plans_link_to_orders", "symbol_orders:partitions_hold_only_their_symbol",
+        "sorted_orders:imported_symbols_are_partitions", "sorted_orders:imports_agree_with_the_api"}
     with_fills = build_definitions(load_settings({"BITGET_STREAMS": "fills"})).resolve_asset_graph()
     assert {k.to_user_string() for k in with_fills.get_all_asset_keys()} == {
-        "order_scan", "symbol_orders", "sorted_orders", "symbol_fills", "sorted_fills"}
+        "order_scan", "symbol_orders", "sorted_orders", "symbol_fills", "sorted_fills", "imported_orders"}
     assert {"sorted_fills:fills_link_to_orders", "sorted_fills:fills_add_up_to_orders",
             "sorted_fills:unique_trade_ids"} <= {k.to_user_string() for k in with_fills.asset_check_keys}
     assert set(defs.resources) >= {"bitget", "storage", "rate_limiter", "progress"}
@@ -46,7 +48,7 @@ def test_definitions_load_with_the_expected_graph():
 def freshness(environ: dict) -> dg.FreshnessPolicy:
     specs = {s.key.to_user_string(): s for s in build_definitions(load_settings(environ)).resolve_all_asset_specs()}
     assert {k: s.freshness_policy for k, s in specs.items() if not k.startswith("sorted_")} == {
-        "order_scan": None, "symbol_orders": None, "symbol_plan_orders": None}  # only the outputs are judged
+        "order_scan": None, "symbol_orders": None, "symbol_plan_orders": None, "imported_orders": None}
     assert specs["sorted_plan_orders"].freshness_policy == specs["sorted_orders"].freshness_policy
     return specs["sorted_orders"].freshness_policy
 

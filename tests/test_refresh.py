@@ -145,12 +145,13 @@ def test_refresh_job_brings_the_history_up_to_date(tmp_path):
             materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()
                             for m in [m.event_specific_data.materialization]}
             assert materialized == {"order_scan", "symbol_orders", "sorted_orders", "symbol_plan_orders",
-                                    "sorted_plan_orders"}
+                                    "sorted_plan_orders", "imported_orders"}
             checks = {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
                       for e in result.get_asset_check_evaluations()}
             assert checks == {**{f"sorted_{ds}:{c}": True for ds in ("orders", "plan_orders") for c in (
                 "unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions",
                 "no_history_gap")}, "sorted_plan_orders:executed_plans_link_to_orders": True,
+                "sorted_orders:imported_symbols_are_partitions": True, "sorted_orders:imports_agree_with_the_api": True,
                 "symbol_orders:partitions_hold_only_their_symbol": True}
             plans = json.loads((tmp_path / "out" / "plan_orders.json").read_bytes())
             # a field some plans lack (price, on trailing stops) is null in the file, absent in the API's row
