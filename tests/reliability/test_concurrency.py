@@ -135,11 +135,11 @@ def _run_while(tmp_path, monkeypatch, interfere):
     original = extraction.read_scan_rows
     done, once = [], threading.Lock()
 
-    def read_after_interference(storage, manifest, key):
+    def read_after_interference(storage, manifest, key, dataset="orders"):
         with once:
             if not done:
                 done.append(interfere(res, storage, manifest))
-        return original(storage, manifest, key)
+        return original(storage, manifest, key, dataset)
 
     try:
         with dg.instance_for_test() as instance:
