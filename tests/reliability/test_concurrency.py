@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from bitget_assets import extraction
+from bitget_assets.bitget.account import detect_account_mode
 from bitget_assets.jobs import partition_range_tags
 from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
 from bitget_assets.simulator import AccountSpec, FaultConfig
@@ -171,6 +172,7 @@ def test_another_runs_scan_committing_mid_run_leaves_this_runs_scan_readable(tmp
 
     def another_run_scans(res, storage, manifest):
         client = res["bitget"].get_client(res["rate_limiter"].get_limiter())
+        detect_account_mode(client)  # as order_scan does: state is tied to the account's UID
         # B reads the API itself (as a run started before A's scan committed does), rather than reuse A's scan.
         monkeypatch.setattr(extraction, "resumable_scan", lambda *args: False)
         for other in ("run-b", "run-c"):
