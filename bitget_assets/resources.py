@@ -71,6 +71,10 @@ class BitgetResource(dg.ConfigurableResource):
     streams: list[str] = Field(default_factory=lambda: ["orders", "plan_orders"])
     concurrency: int = Field(default=4, ge=1, le=32, description="paging chains in flight at once")
     read_timeout_s: float = 10.0
+    ip_requests_per_second: float = Field(default=90.0, ge=0, description="budget over every endpoint of this IP; "
+                                          "0 = none (Bitget locks an IP out above 6,000 requests a minute)")
+    rate_limited_patience_s: float = Field(default=360.0, gt=0, description="how long to keep retrying through "
+                                           "consecutive 429s (Bitget's IP lock-out lasts 5 minutes)")
     demo_exchange_file: str = Field(default="", description="JSON file describing a demo exchange (no API key)")
 
     @field_validator("product_types")
@@ -111,7 +115,9 @@ class BitgetResource(dg.ConfigurableResource):
 
     def get_client(self, limiter: Limiter, uid: str | None = None) -> BitgetClient:
         """A client drawing on `limiter`; with the account's UID its budgets are the UID's from the first request."""
-        return BitgetClient(self.credentials(), limiter, timeout=(3.05, self.read_timeout_s), uid=uid)
+        return BitgetClient(self.credentials(), limiter, timeout=(3.05, self.read_timeout_s), uid=uid,
+                            ip_requests_per_second=self.ip_requests_per_second or None,
+                            rate_limited_patience_s=self.rate_limited_patience_s)
 
     @property
     def exchange_label(self) -> str:
@@ -160,6 +166,8 @@ def bitget_run_config(account: Account, demo_exchange_file: str = "") -> dict:
         "streams": list(account.streams),
         "read_timeout_s": account.read_timeout_s,
         "base_url": account.base_url,
+        "ip_requests_per_second": account.ip_requests_per_second,
+        "rate_limited_patience_s": account.rate_limited_patience_s,
     }
     if account.credential_vars:
         config |= {name: {"env": var} for name, var in
@@ -180,6 +188,8 @@ def account_resources(account: Account, s3_endpoint_url: str | None = None) -> d
         "streams": list(account.streams),
         "read_timeout_s": account.read_timeout_s,
         "base_url": account.base_url,
+        "ip_requests_per_second": account.ip_requests_per_second,
+        "rate_limited_patience_s": account.rate_limited_patience_s,
     }
     if account.credential_vars:
         key, secret, passphrase = (dg.EnvVar(v) for v in account.credential_vars)

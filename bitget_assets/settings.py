@@ -93,6 +93,13 @@ def parse_streams(values, source: str) -> tuple[str, ...]:
     return tuple(s for s in STREAMS if s in {"orders", *streams})
 
 
+def _number(text: str, variable: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise SettingsError(f"{variable} must be a number, not {text!r}") from None
+
+
 def _account(name: str, env: Mapping[str, str], base_output: str) -> Account:
     def own(setting: str) -> str | None:
         return env.get(account_env_var(name, setting)) or None
@@ -111,10 +118,10 @@ def _account(name: str, env: Mapping[str, str], base_output: str) -> Account:
     try:
         stale_minutes = int(stale)
         timeout = float(value("READ_TIMEOUT_S") or "10")
-        ip_rate = float(value("IP_REQUESTS_PER_SECOND") or "90")
-        patience = float(value("RATE_LIMITED_PATIENCE_S") or "360")
     except ValueError as exc:
         raise SettingsError(f"account {name or 'default'}: {exc}") from None
+    ip_rate = _number(value("IP_REQUESTS_PER_SECOND") or "90", account_env_var(name, "IP_REQUESTS_PER_SECOND"))
+    patience = _number(value("RATE_LIMITED_PATIENCE_S") or "360", account_env_var(name, "RATE_LIMITED_PATIENCE_S"))
     if ip_rate < 0:
         raise SettingsError(f"{account_env_var(name, 'IP_REQUESTS_PER_SECOND')} must be 0 (no IP budget) or "
                             f"positive, not {ip_rate:g}")
