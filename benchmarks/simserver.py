@@ -25,8 +25,11 @@ SERVER_TIME = "/api/v2/public/time"
 class SimulatorProcess:
     """`with SimulatorProcess(flags, log_path) as sim: info = sim.wait()`; stopped (SIGTERM) on exit."""
 
-    def __init__(self, flags: list[str], request_log: Path):
-        self.cmd = [sys.executable, "-m", "bitget_assets.simulator.cli", "serve", "--port", "0",
+    def __init__(self, flags: list[str], request_log: Path, lazy_activity: bool = False):
+        # lazy_activity: plan orders and fills generated on first use (benchmarks/lazy_sim.py), for orders-only
+        # runs of big accounts whose start-up they would dominate.
+        module = "benchmarks.lazy_sim" if lazy_activity else "bitget_assets.simulator.cli"
+        self.cmd = [sys.executable, "-m", module, "serve", "--port", "0",
                     "--host", "127.0.0.1", "--request-log", str(request_log), *flags]
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
