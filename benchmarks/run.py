@@ -224,6 +224,7 @@ def phase_summary(runs: list[dict], log: dict, t0: float, wall: float) -> dict:
            "reading_s": round(last - first, 2) if first is not None and last is not None else None,
            "after_last_request_s": round(wall - last, 2) if last is not None else None}
     out["start_to_first_order_request_s"] = first
+    out["first_probe_s"] = _rel(log.get("first_any_request_t"), t0)  # the server time, then the account probes
     scan = next((r for r in runs if r["job"] == "scan_job"), None)
     extract = next((r for r in runs if r["job"] == "update_symbols_job"), None)
     if scan:
