@@ -490,6 +490,11 @@ def run_scenario(sc: Scenario, *, baseline: bool, profile: str | None, keep: boo
         fl = dagster_floor(n_partitions, len(sc.streams), work)
         r["dagster_floor"] = fl
         r["dagster_floor_s"] = fl["floor_s"]
+        # The same graph over one partition: the floor's fixed part, and from it the cost of each partition.
+        one = dagster_floor(1, len(sc.streams), work)
+        r["dagster_floor_one_partition"] = one
+        if n_partitions > 1:
+            r["dagster_floor_per_partition_ms"] = round(1000 * (fl["floor_s"] - one["floor_s"]) / (n_partitions - 1), 1)
         tail = p["phases"].get("after_last_request_s")
         r["tail_over_dagster_floor"] = round(tail / fl["floor_s"], 2) if tail is not None and fl["floor_s"] else None
         r["phases"]["tail_over_dagster_floor"] = r["tail_over_dagster_floor"]
