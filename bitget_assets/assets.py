@@ -261,7 +261,8 @@ def _imported_orders_asset(account: Account, partitions_def, group: str) -> dg.A
             imported, files = read_imports(store, account.import_tz)
         except (ExportFileError, MissingTimeZoneError) as exc:
             raise dg.Failure(str(exc)) from None  # names the file, the line and what was expected
-        write_imported(store, imported)
+        if files or read_imported(store) is not None:  # nothing imported, ever: nothing to write
+            write_imported(store, imported)
         keys = partition_keys(imported)
         registered = set(context.instance.get_dynamic_partitions(partitions_def.name))
         new = [k for k in keys if k not in registered]
@@ -469,6 +470,12 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
     def one(key: str) -> tuple[str, dict]:
         began = time.time()
         states = {ds: hs.read_partition_state(store, key, ds) for ds in datasets}
+        if scan and all(states[ds].get("scan_id") == scan.scan_id for ds in datasets):
+            # This scan is in the partition already (a resumed or repeated run): nothing to read or write.
+            results = {ds: already_applied(store, key, ds, states[ds]) for ds in datasets}
+            progress.add(symbols_done=1)
+            return key, {ds: {**r, "requests": 0, "rate_limited": 0, "seconds": time.time() - began,
+                              "source": f"account scan {scan.scan_id[:8]}"} for ds, r in results.items()}
         rows = {ds: scan.rows_for(store, key, states[ds], ds) for ds in datasets} if scan else {}
         if scan and all(r is not None for r in rows.values()):
             results = {ds: extraction.update_partition(store, key, rows[ds], read_at_ms=scan.server_now_ms,
@@ -493,6 +500,12 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
     progress.close()
     context.log.info(f"{len(results)} symbols up to date" + (f" from scan {scan.scan_id[:8]}" if scan else ""))
     return results
+
+
+def already_applied(store, key: str, ds: str, state: dict) -> dict:
+    """A partition's figures, from its state, when the scan has nothing to add."""
+    return {"rows": state.get("orders", state.get("rows", 0)), "new_orders": 0, "newest_ctime": state.get(
+        "newest_ctime"), "written": False, "uri": store.uri(hs.partition_base(key, ds) + ".parquet")}
 
 
 def _chunk_op(account: Account, scan_key: dg.AssetKey, datasets, index: int) -> dg.OpDefinition:

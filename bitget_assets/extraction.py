@@ -189,7 +189,9 @@ def _collect(ds: str, result, product_types, marks: dict, specs) -> tuple[dict, 
         history = d.concat(f for s in specs if s.source == "history" for f in result.of(s.name, pt))
         pending = d.concat(f for s in specs if s.source == "pending" for f in result.of(s.name, pt))
         frames += [history, pending]
-        new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending, key=d.key)
+        ends = [result.ranges.get((s.name, pt)) for s in specs if s.source == "history"]
+        read_until = min(w[1] for w in ends) if ends and all(ends) else None
+        new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending, key=d.key, read_until_ms=read_until)
         for spec in specs:
             window = result.ranges.get((spec.name, pt))
             if window is not None:
@@ -233,12 +235,17 @@ def resumable_scan(storage: Storage, manifest: dict | None, applied: dict, accou
     )
 
 
-def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame, *, key: str = "orderId") -> dict:
-    """High-water marks of one product type after a scan: the newest cTime stored, and the rows open now."""
+def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame, *, key: str = "orderId",
+               read_until_ms: int | None = None) -> dict:
+    """High-water marks of one product type after a scan: the newest cTime stored, how far its history was read
+    completely (so a stream with no rows at all is not read over the whole retention again), and the rows open
+    now."""
     ctimes = [int(c) for c in (history["cTime"].cast(pl.Int64).max(), pending["cTime"].cast(pl.Int64).max(),
                                previous.get("newest_ctime")) if c is not None]
+    reads = [int(t) for t in (read_until_ms, previous.get("read_until_ms")) if t is not None]
     return {
         "newest_ctime": max(ctimes) if ctimes else None,
+        "read_until_ms": max(reads) if reads else None,
         # pending is read in full every time, so these are the rows open right now
         "open_orders": open_orders(pending, key),
     }
@@ -331,9 +338,10 @@ def refresh_start_ms(state: dict, retention_start_ms: int, open_now: set[str] | 
     open now (`open_now`), the read reaches back to the oldest of those that have left the open list since;
     without it, to the oldest row that was open. (State of earlier releases is migrated when it is read.)
     """
-    if not state.get("newest_ctime"):
+    newest = max(int(state.get("newest_ctime") or 0), int(state.get("read_until_ms") or 0))
+    if not newest:
         return retention_start_ms
-    marks = [int(state["newest_ctime"]) - SAFETY_OVERLAP_MS]
+    marks = [newest - SAFETY_OVERLAP_MS]
     marks += [int(c) for oid, c in state.get("open_orders", {}).items() if open_now is None or oid not in open_now]
     return max(retention_start_ms, min(marks))
 

@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 PROJECT = Path(__file__).resolve().parents[1]
 SPEC = AccountSpec(name="demo", seed=43, orders=1200, symbols=8, now_ms=NOW_MS)
 REPO = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
+# One step set reads a symbol for every dataset: the UI selects the assets it materializes together.
+SYMBOL_ASSETS = [{"path": ["symbol_orders"]}, {"path": ["symbol_plan_orders"]}]
 ORDER_ENDPOINTS = ("/api/v2/mix/order/orders-history", "/api/v2/mix/order/orders-pending")
 
 
@@ -105,7 +107,7 @@ def test_schedule_sensor_backfill_and_single_partition_through_the_daemon(tmp_pa
             launched = _graphql(base, """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(
                 backfillParams: $p) { __typename ... on LaunchBackfillSuccess { backfillId }
                 ... on PythonError { message } } }""", {"p": {
-                "assetSelection": [{"path": ["symbol_orders"]}], "partitionNames": keys}})["launchPartitionBackfill"]
+                "assetSelection": SYMBOL_ASSETS, "partitionNames": keys}})["launchPartitionBackfill"]
             assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
             def backfill_done():
@@ -121,7 +123,7 @@ def test_schedule_sensor_backfill_and_single_partition_through_the_daemon(tmp_pa
             mark2 = len(runs(base))
             single = _graphql(base, """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
                 __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""", {"p": {
-                "selector": {**REPO, "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["symbol_orders"]}]},
+                "selector": {**REPO, "jobName": "__ASSET_JOB", "assetSelection": SYMBOL_ASSETS},
                 "executionMetadata": {"tags": [{"key": "dagster/partition", "value": keys[0]}]}}})["launchRun"]
             assert single["__typename"] == "LaunchRunSuccess", single
             wait_for("the single partition", lambda: len(runs(base)) > mark2 and all_runs_done(base),
