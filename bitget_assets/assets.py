@@ -104,7 +104,6 @@ def build_assets(account: Account) -> AccountAssets:
     group = account.object_name("bitget")
     datasets = account.streams
     scan_key = account.asset_key("order_scan")
-    sorted_orders_key = account.asset_key("sorted_orders")
 
     @dg.asset(
         name="order_scan",
@@ -127,13 +126,10 @@ def build_assets(account: Account) -> AccountAssets:
         identity = learn_identity(client, store, log=context.log)  # mode and UID: budgets keyed by the UID
         context.log.info(f"scanning {', '.join(res.bitget.streams)} of {', '.join(res.bitget.product_types)} on "
                          f"{res.bitget.exchange_label} ({identity['mode']} account)")
-        # The scan owns the scan bookkeeping. The previous scan's marks become the next start once its rows
-        # are published (every partition took it in, the outputs were written from it); before that, a fresh
-        # previous scan is finished instead of read again (a run killed after its scan), and an old one is
-        # read again from its marks, so nothing is lost either way.
-        previous = hs.read_json(store, hs.SCAN_MANIFEST)
-        if previous and published_scan_id(context.instance, sorted_orders_key) == previous["scan_id"]:
-            extraction.commit_applied_scan(store, previous)
+        # The scan owns the scan bookkeeping. The previous scan's marks become the next start once every
+        # partition has taken that scan in; before that, a fresh previous scan is finished instead of read
+        # again (a run killed between its scan and its partitions), an old one read again from its marks.
+        extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
         summary = extraction.scan_account(
             client,
             store,
@@ -415,13 +411,6 @@ def coverage_check(ds: str, holes: list[dict], asset_key: dg.AssetKey) -> dg.Ass
         metadata={"holes": dg.MetadataValue.json([f"{h['stream']} {h['product_type']}: {h['interval']}"
                                                   for h in mine[:20]])},
     )
-
-
-def published_scan_id(instance: dg.DagsterInstance, sorted_key: dg.AssetKey) -> str | None:
-    """The scan the latest outputs were written from."""
-    entry = instance.get_latest_materialization_event(sorted_key)
-    value = entry.asset_materialization.metadata.get("scan_id") if entry else None
-    return value.value if value else None
 
 
 def chunk_keys(context: dg.OpExecutionContext, bitget: BitgetResource, index: int) -> list[str]:

@@ -158,10 +158,9 @@ class ProgressResource(dg.ConfigurableResource):
         return ProgressSender(self.address, stage)
 
 
-def bitget_run_config(account: Account, demo_exchange_file: str = "") -> dict:
-    """The account's `bitget` resource as run config. Run config replaces a resource's whole configuration, so it
-    carries every field, the credentials as references to their variables (never their values)."""
-    config: dict = {
+def _plain_fields(account: Account) -> dict:
+    """The `bitget` resource's fields that are plain values (not credentials)."""
+    return {
         "product_types": list(account.product_types),
         "streams": list(account.streams),
         "read_timeout_s": account.read_timeout_s,
@@ -169,6 +168,12 @@ def bitget_run_config(account: Account, demo_exchange_file: str = "") -> dict:
         "ip_requests_per_second": account.ip_requests_per_second,
         "rate_limited_patience_s": account.rate_limited_patience_s,
     }
+
+
+def bitget_run_config(account: Account, demo_exchange_file: str = "") -> dict:
+    """The account's `bitget` resource as run config. Run config replaces a resource's whole configuration, so it
+    carries every field, the credentials as references to their variables (never their values)."""
+    config = _plain_fields(account)
     if account.credential_vars:
         config |= {name: {"env": var} for name, var in
                    zip(("api_key", "api_secret", "api_passphrase"), account.credential_vars, strict=True)}
@@ -183,14 +188,7 @@ def account_resources(account: Account, s3_endpoint_url: str | None = None) -> d
     Secrets are bound through EnvVar, so the UI and run config show the variable's name, never its value. An
     account with no credentials gets a demo exchange.
     """
-    fields: dict = {
-        "product_types": list(account.product_types),
-        "streams": list(account.streams),
-        "read_timeout_s": account.read_timeout_s,
-        "base_url": account.base_url,
-        "ip_requests_per_second": account.ip_requests_per_second,
-        "rate_limited_patience_s": account.rate_limited_patience_s,
-    }
+    fields = _plain_fields(account)
     if account.credential_vars:
         key, secret, passphrase = (dg.EnvVar(v) for v in account.credential_vars)
         fields |= {"api_key": key, "api_secret": secret, "api_passphrase": passphrase}

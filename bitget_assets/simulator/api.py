@@ -52,12 +52,13 @@ def ok_body(data: bytes, now_ms: int) -> bytes:
     return b'{"code":"00000","msg":"success","requestTime":%d,"data":%s}' % (now_ms, data)
 
 
-def _int_param(q: Mapping[str, str], name: str) -> int | None:
+def _int_param(q: Mapping[str, str], name: str, code: str = "40020", msg: str = "Parameter {} error") -> int | None:
+    """A non-negative integer parameter, None when absent; anything else answers `code` (v2 40020, v3 40017)."""
     raw = q.get(name)
     if raw is None or raw == "":
         return None
     if not (raw.isascii() and raw.isdigit()):
-        raise ApiError("40020", f"Parameter {name} error")
+        raise ApiError(code, msg.format(name))
     return int(raw)
 
 

@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping
 
 from .accounts import DAY_MS, Account
-from .api import GRACE_MS, ApiError, Exchange, ok_body
+from .api import GRACE_MS, ApiError, Exchange, _int_param, ok_body
 from .symbols import STANDARD_TYPES
 from .v3shape import v3_order_bytes
 
@@ -31,12 +31,7 @@ _EMPTY = (b'{"list":[],"cursor":""}', b'{"list":[],"cursor":null}', b'{"list":nu
 
 
 def _number(q: Mapping[str, str], name: str) -> int | None:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return None
-    if not (raw.isascii() and raw.isdigit()):
-        raise ApiError("40017", f"Parameter verification failed {name}")
-    return int(raw)
+    return _int_param(q, name, "40017", "Parameter verification failed {}")
 
 
 class V3Orders:

@@ -22,6 +22,7 @@ from tests.reliability.helpers import (
     WRONG_SECRET,
     CliResult,
     Output,
+    account_log,
     audit,
     edit_served_order,
     order_log,
@@ -142,7 +143,8 @@ def matrix(tmp_path_factory, reference: Reference) -> dict[str, MatrixRun]:
         for kind, (sim, out, start, run) in runs.items():
             result = run.wait()
             done[kind] = MatrixRun(result, read_output(out) if result.rc == 0 else None,
-                                   audit(order_log(sim, SPEC.name, start)), sim.truth(SPEC.name),
+                                   audit(order_log(sim, SPEC.name, start), account_log(sim, SPEC.name, start)),
+                                   sim.truth(SPEC.name),
                                    sim.request_log()[start:])
         return done
     finally:

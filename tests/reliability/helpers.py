@@ -250,7 +250,13 @@ def order_entries(log: list[dict], uid: str | None = None) -> list[dict]:
     return [e for e in log if e["endpoint"] in ORDER_ENDPOINTS and (uid is None or e["account"] == uid)]
 
 
-def audit(entries: list[dict]) -> dict:
+def account_log(sim: Simulator, account: str, start: int = 0) -> list[dict]:
+    """Every request of one account (signed: every endpoint but the public ones), by position in the log."""
+    uid = sim.credentials(account)["uid"]
+    return [e for e in sim.request_log()[start:] if e["account"] == uid]
+
+
+def audit(entries: list[dict], everything: list[dict] | None = None) -> dict:
     """What the server saw: requests, faults injected, 429s of our own making, the busiest 1-s windows.
 
     Accepted = admitted by the server's rate limiter (every status but 429: a 5xx, a reset or a slow answer
@@ -258,11 +264,13 @@ def audit(entries: list[dict]) -> dict:
     """
     accepted = [e for e in entries if e["status"] != 429]
     failed = [e for e in entries if e["fault"] or e["status"] != 200]
+    # Faults and 429s over every request of the account when given (faults land on any signed endpoint).
+    every = entries if everything is None else everything
     return {
         "requests": len(entries),
-        "faults": dict(Counter(e["fault"] for e in entries if e["fault"])),
-        "answered_429": sum(1 for e in entries if e["status"] == 429),
-        "our_429": sum(1 for e in entries if e["status"] == 429 and e["fault"] != "burst_429"),
+        "faults": dict(Counter(e["fault"] for e in every if e["fault"])),
+        "answered_429": sum(1 for e in every if e["status"] == 429),
+        "our_429": sum(1 for e in every if e["status"] == 429 and e["fault"] != "burst_429"),
         "retried": len(failed),  # every failed attempt of a run that succeeded was retried once
         "max_per_s": {ep.rsplit("/", 1)[1]: max_in_window([e["t"] for e in accepted if e["endpoint"] == ep])
                       for ep in ORDER_ENDPOINTS},

@@ -179,6 +179,11 @@ def test_resume_does_not_fetch_again_what_the_killed_run_completed(crashes, poin
     or all partitions already took it in: a resume should finish the job from there, not read it again."""
     c = crashes[point]
     assert c.at_kill["manifest"], c.at_kill
+    if point == "during_final_write":
+        # Every partition had taken the scan in: the resume reads only what is new since, as an idle refresh does
+        # (one history and one pending page per product type), and publishes.
+        assert c.resumed["requests"] <= 2 * 3, c.resumed
+        return
     assert c.resumed["requests"] < c.first["requests"] / 2, (
         f"the resume read the account again: {c.resumed['requests']} order requests after the kill "
         f"vs {c.first['requests']} in the killed run (partitions done at the kill: {c.at_kill['partitions']})")

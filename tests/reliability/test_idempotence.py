@@ -81,11 +81,20 @@ def test_refresh_with_nothing_new_emits_no_new_rows(matrix, reference):
     assert all(p["requests"] == 0 for p in partitions), "partitions were read directly despite a fresh scan"
     # As the README states: one history page and one pending page per product type, plus the server time.
     per_type = {(e["endpoint"], e["params"].get("productType")) for e in order_requests}
-    marks = json.loads(reference.files["scan/applied.json"])["marks"]  # where the refresh's read started
+    # where the refresh's read started: the reference scan's marks, committed by the refresh's own scan
+    marks = json.loads(reference.files["scan/manifest.json"])["marks"]
     assert len(order_requests) == 2 * PRODUCT_TYPES == len(per_type), "\n".join([
         f"{len(order_requests)} order-endpoint requests, the README states {2 * PRODUCT_TYPES}; marks {marks}:",
         *(f"{e['endpoint'].rsplit('/', 1)[1]} {e['params'].get('productType')} "
           f"startTime={e['params'].get('startTime')} idLessThan={e['params'].get('idLessThan')}"
           for e in order_requests)])
     assert len(time_requests) == 1, time_requests
-    assert not others, others
+    # Plan orders (on by default): one history and one pending page per plan type and product type; and the
+    # account-mode probe (the v3 settings a classic account refuses, then its account info for the UID).
+    plans = [e for e in refresh.log if "/orders-plan-" in e["endpoint"]]
+    assert len(plans) == 2 * 3 * PRODUCT_TYPES, [(e["endpoint"], e["params"]) for e in plans]
+    probes = [e["endpoint"] for e in refresh.log if e["endpoint"] in ("/api/v3/account/settings",
+                                                                     "/api/v2/spot/account/info")]
+    assert sorted(probes) == ["/api/v2/spot/account/info", "/api/v3/account/settings"], probes
+    assert set(others) == {"/api/v2/mix/order/orders-plan-history", "/api/v2/mix/order/orders-plan-pending",
+                           "/api/v2/spot/account/info", "/api/v3/account/settings"}, others
