@@ -459,8 +459,8 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
     def one(key: str) -> tuple[str, dict]:
         began = time.time()
         states = {ds: hs.read_partition_state(store, key, ds) for ds in datasets}
-        if scan and all(states[ds].get("scan_id") == scan.scan_id for ds in datasets):
-            # This scan is in the partition already (a resumed or repeated run): nothing to read or write.
+        if scan and not scan.must_be_newer and all(states[ds].get("scan_id") == scan.scan_id for ds in datasets):
+            # The run's scan is in the partition already (a resumed or repeated run): nothing to read or write.
             results = {ds: already_applied(store, key, ds, states[ds]) for ds in datasets}
             progress.add(symbols_done=1)
             return key, {ds: {**r, "requests": 0, "rate_limited": 0, "seconds": time.time() - began,
