@@ -134,7 +134,11 @@ def matrix(tmp_path_factory, reference: Reference) -> dict[str, MatrixRun]:
         runs = {}
         for kind, sim in sims.items():
             work = tmp_path_factory.mktemp(kind)
-            runs[kind] = (sim, work / "out", 0, start_extract(sim, work, work / "out", TMPDIR=tmpdir_of(work)))
+            # Each fault kind on the orders stream, eight runs at once on two cores; every stream under every
+            # fault kind at once: tests/test_datasets_pipeline.py.
+            streams = {} if kind == "second_full_run" else {"BITGET_STREAMS": "orders"}
+            runs[kind] = (sim, work / "out", 0, start_extract(sim, work, work / "out", TMPDIR=tmpdir_of(work),
+                                                              **streams))
         # The refresh of the reference folder, nothing having changed on the exchange since.
         runs["idle_refresh"] = (reference.sim, reference.out, len(reference.sim.request_log()),
                                 start_extract(reference.sim, reference.work, reference.out,
