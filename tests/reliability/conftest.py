@@ -104,9 +104,9 @@ FAULTS = {
     "slow_12s": (FaultConfig(slow=0.03, slow_seconds=12), {"slow": 1}, {"slow": 2}),
     "truncated_json": (FaultConfig(truncated=0.05), {"truncated": 2}, {}),
     "http200_40015": (FaultConfig(error_200=0.05), {"error_200": 2}, {}),
-    # Bitget's weekly release window: 45001, 40725, 40808, 40015 or 40200, with HTTP 400 or 200
-    "release_window": (FaultConfig(release_window=0.08), {"release_window": 3}, {}),
     "all_at_once": (
+        # with Bitget's weekly release window (45001, 40725, 40808, 40015, 40200, HTTP 400 or 200); each of its
+        # codes on its own: tests/test_live_exchange.py
         FaultConfig(error_5xx=0.05, burst_429=0.03, reset=0.03, slow=0.02, slow_seconds=12, truncated=0.03,
                     error_200=0.03, release_window=0.03),
         dict.fromkeys(KINDS, 1),
