@@ -170,9 +170,10 @@ def build_assets(account: Account) -> AccountAssets:
 
     @dg.graph_multi_asset(
         name=account.object_name("symbol_partitions"),
-        outs={f"symbol_{ds}": dg.AssetOut(key=account.asset_key(f"symbol_{ds}"), group_name=group,
-                                          kinds={"parquet"}, description=_symbol_description(ds))
+        outs={f"symbol_{ds}": dg.AssetOut(key=account.asset_key(f"symbol_{ds}"), kinds={"parquet"},
+                                          description=_symbol_description(ds))
               for ds in datasets},
+        group_name=group,
         partitions_def=partitions_def,
         backfill_policy=single_run,
         ins={"order_scan": dg.AssetIn(key=scan_key, dagster_type=dg.Nothing)},

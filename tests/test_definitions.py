@@ -43,6 +43,8 @@ def test_definitions_load_with_the_expected_graph():
     assert {"sorted_fills:fills_link_to_orders", "sorted_fills:fills_add_up_to_orders",
             "sorted_fills:unique_trade_ids"} <= {k.to_user_string() for k in with_fills.asset_check_keys}
     assert set(defs.resources) >= {"bitget", "storage", "rate_limiter", "progress"}
+    # one group, so the UI draws the whole lineage of the account together
+    assert {s.group_name for s in defs.resolve_all_asset_specs()} == {"bitget"}
 
 
 def freshness(environ: dict) -> dg.FreshnessPolicy:

@@ -255,7 +255,7 @@ def test_sorted_orders_shows_its_metadata_and_passing_checks(page, extracted, da
     _screenshot(page, "ui-sorted-orders.png")
 
     page.goto("/assets/sorted_orders?view=checks")
-    expect(page.get_by_text("Checks (3)")).to_be_visible()
+    expect(page.get_by_text("Checks (6)")).to_be_visible()
     for name in CHECKS:
         # A check row: the (possibly middle-truncated) name carries the full name as its title.
         row = page.locator(f'span:has(> [title="{name}"])')
