@@ -228,7 +228,7 @@ def build_assets(account: Account) -> AccountAssets:
                     "csv_uri": location_metadata(s.csv_uri),
                     "dagster/uri": s.json_uri,
                     "dagster/row_count": s.count,
-                    "scan_id": scan.scan_id if scan else None,  # what order_scan commits once published
+                    "scan_id": scan.scan_id if scan else None,  # the scan these files were written from
                 }),
                 check_results=[
                     *output_checks(written[ds], s.partition_rows + s.imported_rows, dataset(ds).key,
