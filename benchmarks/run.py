@@ -267,7 +267,8 @@ def run_pipeline(sc: Scenario, truth_of, work: Path, profile: str | None, rps: f
         (work / "tmp").mkdir()
         env = _clean_env(info) | {"DAGSTER_HOME": str(work / "dagster_home"), "TMPDIR": str(work / "tmp")}
         if not sc.limited:
-            env["BITGET_REQUESTS_PER_SECOND"] = "100000"  # lift our own limiter too
+            env["BITGET_REQUESTS_PER_SECOND"] = "100000"  # lift our own limiter too: every endpoint's budget
+            env["BITGET_IP_REQUESTS_PER_SECOND"] = "0"  # and the IP-wide one (90/s by default)
         elif rps:
             env["BITGET_REQUESTS_PER_SECOND"] = str(rps)
         cli = ["-m", "bitget_assets.cli", "extract", "--quiet", "--output", str(work / "out"),
