@@ -70,6 +70,8 @@ def draw(results_dir: Path, output: Path) -> Path:
             note = f"{v:.0f}s" if v >= 10 else f"{v:.1f}s"
             if label.startswith("bitget_assets") and r.get("elapsed_over_floor"):
                 note += f"\n{r['elapsed_over_floor']}x"
+            elif label.startswith("ccxt async") and not (r.get("baseline_async") or {}).get("counted", True):
+                note += f"\n{r['baseline_async']['rate_limited']}x429:\nnot counted"
             ax.annotate(note, (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=6.5)
     ax.set_yscale("log")
     ax.set_xticks(list(xs), [f"{r['scenario']}\n{r['orders']:,} orders / {r['symbols']} sym\n"
