@@ -62,6 +62,21 @@ def _int_param(q: Mapping[str, str], name: str, code: str = "40020", msg: str = 
     return int(raw)
 
 
+def check_window(start: int | None, end: int | None, now: int, span_ms: int, cut: int,
+                 span_error: tuple[str, str]) -> int:
+    """Refuse a window as Bitget does (40707 start after end, 40704 older than retention, `span_error` too wide);
+    return its end (now when none was given)."""
+    end_or_now = now if end is None else end
+    if start is not None:
+        if start > end_or_now:
+            raise ApiError("40707", "The start time is greater than the end time")
+        if start < cut - GRACE_MS:
+            raise ApiError("40704", "Only supports querying data within the last three months")
+        if end_or_now - start > span_ms + (GRACE_MS if end is None else 0):
+            raise ApiError(*span_error)
+    return end_or_now
+
+
 class Exchange:
     """All accounts of one server plus the shared contract list and the data clock."""
 
@@ -143,14 +158,7 @@ class Exchange:
         now = self.clock.now_ms()
         cfg = self.config
         span, cut = int(cfg.max_span_days * DAY_MS), now - int(cfg.retention_days * DAY_MS)
-        end_or_now = now if end is None else end
-        if start is not None:
-            if start > end_or_now:
-                raise ApiError("40707", "The start time is greater than the end time")
-            if start < cut - GRACE_MS:
-                raise ApiError("40704", "Only supports querying data within the last three months")
-            if end_or_now - start > span + (GRACE_MS if end is None else 0):
-                raise ApiError("40705", "The start and end time cannot exceed 90 days")
+        end_or_now = check_window(start, end, now, span, cut, ("40705", "The start and end time cannot exceed 90 days"))
         if pending:
             lower, upper = start or 0, 2**62 if end is None else end
         else:
@@ -242,17 +250,9 @@ def _activity_page(ex: Exchange, kind: str, account: Account, q: Mapping[str, st
     span_days = {"fills": cfg.fills_span_days, "fill_history": cfg.fill_history_span_days}.get(
         kind, cfg.max_span_days)
     span, cut = int(span_days * DAY_MS), now - int(cfg.retention_days * DAY_MS)
-    end_or_now = now if end is None else end
-    if start is not None:
-        if start > end_or_now:
-            raise ApiError("40707", "The start time is greater than the end time")
-        if start < cut - GRACE_MS:
-            raise ApiError("40704", "Only supports querying data within the last three months")
-        if end_or_now - start > span + (GRACE_MS if end is None else 0):
-            if kind == "fill_history":
-                raise ApiError("00001", "startTime and endTime interval cannot be greater than "
-                                        f"{span_days:g} days")
-            raise ApiError("40705", f"The start and end time cannot exceed {span_days:g} days")
+    span_error = (("00001", f"startTime and endTime interval cannot be greater than {span_days:g} days")
+                  if kind == "fill_history" else ("40705", f"The start and end time cannot exceed {span_days:g} days"))
+    end_or_now = check_window(start, end, now, span, cut, span_error)
     if kind == "plan_pending":
         lower, upper = start or 0, 2**42 if end is None else end  # no window (2**42 ms: year 2109)
     else:

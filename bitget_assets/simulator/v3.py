@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping
 
 from .accounts import DAY_MS, Account
-from .api import GRACE_MS, ApiError, Exchange, _int_param, ok_body
+from .api import ApiError, Exchange, _int_param, check_window, ok_body
 from .symbols import STANDARD_TYPES
 from .v3shape import v3_order_bytes
 
@@ -64,15 +64,8 @@ class V3Orders:
         now = self.exchange.clock.now_ms()
         span_days = cfg.v3_max_span_days if span_days is None else span_days
         span, cut = int(span_days * DAY_MS), now - int(cfg.retention_days * DAY_MS)
-        end_or_now = now if end is None else end
-        if start is not None:
-            if start > end_or_now:
-                raise ApiError("40707", "The start time is greater than the end time")
-            if start < cut - GRACE_MS:
-                raise ApiError("40704", "Only supports querying data within the last three months")
-            if end_or_now - start > span + (GRACE_MS if end is None else 0):
-                raise ApiError("00001", "startTime and endTime interval cannot be greater than "
-                                        f"{span_days:g} days")
+        too_wide = f"startTime and endTime interval cannot be greater than {span_days:g} days"
+        end_or_now = check_window(start, end, now, span, cut, ("00001", too_wide))
         if pending:
             return start or 0, 2**62 if end is None else end
         return max(start if start is not None else end_or_now - span, cut), end_or_now
