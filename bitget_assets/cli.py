@@ -37,10 +37,11 @@ def _definitions(account_name: str, streams: str):
     from bitget_assets.definitions import build_definitions, defs
     from bitget_assets.settings import load_settings, with_overrides
 
-    if not streams:
-        return defs
     settings = load_settings()
-    return build_definitions(with_overrides(settings, account_name, streams=tuple(streams.split(","))))
+    wanted = with_overrides(settings, account_name, streams=tuple(streams.split(","))) if streams else settings
+    # The code location's own definitions whenever the flags change nothing: a step process forked from the warm
+    # forkserver then starts without building them again.
+    return defs if wanted == settings else build_definitions(wanted)
 
 
 def _job(account, base: str):
