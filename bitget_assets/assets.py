@@ -24,6 +24,7 @@ from bitget_assets.datasets import dataset
 from bitget_assets.identity import account_identity, api_version_of, learn_identity
 from bitget_assets.imported import partition_keys, read_imported, read_imports, write_imported
 from bitget_assets.imports import (
+    PROVENANCE_COL,
     ExportFileError,
     MissingTimeZoneError,
     describe,
@@ -31,9 +32,9 @@ from bitget_assets.imports import (
     overlap_disagreements,
 )
 from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
-from bitget_assets.orders import sort_chronologically
 from bitget_assets.partitions import parse_partition_key, symbols_partitions
 from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource
+from bitget_assets.sorted_merge import id_figures, local_files
 from bitget_assets.step_metadata import add_partition_metadata
 
 SYMBOL_CHUNKS = 4  # process steps the symbol partitions fan out to (threads inside each)
@@ -208,11 +209,21 @@ def build_assets(account: Account) -> AccountAssets:
         imported = read_imported(store)
         summaries = extraction.build_sorted_outputs(store, keys, datasets, elapsed_seconds=elapsed,
                                                     imported=imported)
-        # Checks read back what was persisted, not the frames in memory.
-        written = {ds: hs.read_parquet(store, dataset(ds).files["parquet"]) for ds in datasets}
         now_ms = scan.server_now_ms if scan else int(time.time() * 1000)
         holes = extraction.coverage_holes(store, now_ms)
         starts = coverage_starts(store)
+        # Checks read back what was persisted, not the frames in memory: only the columns each needs.
+        with local_files(store, [dataset(ds).files["parquet"] for ds in datasets]) as paths:
+            files = {ds: pl.scan_parquet(paths[dataset(ds).files["parquet"]]) for ds in datasets}
+            written = _cross_check_columns(files) if len(datasets) > 1 else {}
+            results = {ds: [
+                *output_checks(files[ds], summaries[ds].partition_rows + summaries[ds].imported_rows,
+                               dataset(ds).key, asset_key=account.asset_key(f"sorted_{ds}")),
+                *(cross_checks(ds, written, account.asset_key(f"sorted_{ds}"), starts) if written else []),
+                *(import_checks(_overlap_columns(files[ds], imported), imported, keys,
+                                account.asset_key(f"sorted_{ds}")) if ds == "orders" else []),
+            ] for ds in datasets}
+        del written
         for ds in datasets:
             s, asset_key = summaries[ds], account.asset_key(f"sorted_{ds}")
             yield dg.MaterializeResult(
@@ -230,13 +241,7 @@ def build_assets(account: Account) -> AccountAssets:
                     "dagster/row_count": s.count,
                     "scan_id": scan.scan_id if scan else None,  # the scan these files were written from
                 }),
-                check_results=[
-                    *output_checks(written[ds], s.partition_rows + s.imported_rows, dataset(ds).key,
-                                   asset_key=asset_key),
-                    *cross_checks(ds, written, asset_key, starts),
-                    *(import_checks(written[ds], imported, keys, asset_key) if ds == "orders" else []),
-                    coverage_check(ds, holes, asset_key),
-                ],
+                check_results=[*results[ds], coverage_check(ds, holes, asset_key)],
             )
 
     return AccountAssets(account, partitions_def, order_scan, symbol_partitions, sorted_outputs, imported_orders)
@@ -344,23 +349,46 @@ def _check_specs(account: Account, ds: str, datasets) -> list[dg.AssetCheckSpec]
     return specs
 
 
-def output_checks(df, partition_rows: int, key: str = "orderId",
+def output_checks(df: pl.DataFrame | pl.LazyFrame, partition_rows: int, key: str = "orderId",
                   asset_key: dg.AssetKey | None = None) -> list[dg.AssetCheckResult]:
+    """`df`: the written rows, or a scan of the written file (read two columns, a slice at a time)."""
     word = "trade_id" if key == "tradeId" else "order_id"
-    ids_unique = df[key].n_unique() == df.height
-    resorted = sort_chronologically(df, key)
-    in_order = df.select("cTime", key).equals(resorted.select("cTime", key))
+    rows, ids_unique, in_order = id_figures(df, key)
     return [
         dg.AssetCheckResult(asset_key=asset_key, check_name=f"unique_{word}s", passed=ids_unique,
-                            metadata={"rows": df.height}),
+                            metadata={"rows": rows}),
         dg.AssetCheckResult(asset_key=asset_key, check_name=f"sorted_by_ctime_then_{word}", passed=in_order),
         dg.AssetCheckResult(
             asset_key=asset_key,
             check_name="count_equals_sum_of_partitions",
-            passed=df.height == partition_rows,
-            metadata={"output_rows": df.height, "partition_rows": partition_rows},
+            passed=rows == partition_rows,
+            metadata={"output_rows": rows, "partition_rows": partition_rows},
         ),
     ]
+
+
+# The columns cross_checks reads of each written dataset (dataset_checks).
+CROSS_CHECK_COLUMNS = {
+    "orders": ("orderId", "cTime", "status", "baseVolume"),
+    "plan_orders": ("orderId", "executeOrderId", "planStatus", "uTime", "cTime"),
+    "fills": ("tradeId", "orderId", "cTime", "baseVolume"),
+}
+OVERLAP_COLUMNS = ("orderId", "symbol", "side", "tradeSide", "posSide", "size", "cTime", "uTime", PROVENANCE_COL)
+
+
+def _present(scan: pl.LazyFrame, columns) -> list[str]:
+    names = set(scan.collect_schema().names())
+    return [c for c in columns if c in names]
+
+
+def _cross_check_columns(files: dict[str, pl.LazyFrame]) -> dict[str, pl.DataFrame]:
+    return {ds: scan.select(_present(scan, CROSS_CHECK_COLUMNS[ds])).collect() for ds, scan in files.items()}
+
+
+def _overlap_columns(orders: pl.LazyFrame, imported: pl.DataFrame | None) -> pl.DataFrame:
+    """The written orders import_checks compares with the exports: those an export holds too."""
+    ids = imported["orderId"] if imported is not None else pl.Series(dtype=pl.String)
+    return orders.select(_present(orders, OVERLAP_COLUMNS)).filter(pl.col("orderId").is_in(ids.implode())).collect()
 
 
 def _verdict_result(name: str, verdict: dataset_checks.Verdict, asset_key: dg.AssetKey) -> dg.AssetCheckResult:

@@ -88,13 +88,22 @@ def write_outputs(ds: Dataset, df: pl.DataFrame, folder: Path, *, generated_at: 
     public = table.public_columns(df)
     public.write_parquet(files[ds.files["parquet"]], compression="zstd")
     del public
+    write_text_outputs(ds, df, files, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
+    return files
+
+
+def write_text_outputs(ds: Dataset, source: pl.DataFrame | pl.LazyFrame | Path, files: dict[str, Path], *,
+                       generated_at: str, elapsed_seconds: float) -> None:
+    """The dataset's JSON and CSV files (paths in `files`, keyed by storage key) from its rows: a frame, or the
+    written Parquet file, which is then read a slice at a time."""
+    rows = pl.scan_parquet(source) if isinstance(source, Path) else source
     with open(files[ds.files["json"]], "wb") as out:
-        table.write_json_document(df, out, generated_at=generated_at, elapsed_seconds=elapsed_seconds,
+        table.write_json_document(rows, out, generated_at=generated_at, elapsed_seconds=elapsed_seconds,
                                   list_name=ds.name)
     with open(files[ds.files["csv"]], "wb") as out:
-        for i, part in enumerate(df.iter_slices(50_000)):  # slices: the text of a million rows is never held at once
-            with_iso_times(part).write_csv(out, include_header=i == 0)
-    if df.is_empty():
-        with open(files[ds.files["csv"]], "wb") as out:
-            with_iso_times(df).write_csv(out)
-    return files
+        empty = True
+        for part in table.slices(rows, 50_000):  # slices: the text of a million rows is never held at once
+            with_iso_times(part).write_csv(out, include_header=empty)
+            empty = False
+        if empty:
+            with_iso_times(rows.clear().lazy().collect()).write_csv(out)

@@ -5,8 +5,9 @@ Rows stay in Bitget's own field names with string values, so what we store is wh
 Columns starting with "_" are ours (product type, where the order was read) and are dropped on output.
 """
 
+import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import polars as pl
@@ -14,6 +15,7 @@ import polars as pl
 PRODUCT_TYPE_COL = "_productType"
 SOURCE_COL = "_source"
 REQUIRED = ("orderId", "cTime", "symbol")
+TEXT_ROWS = 10_000  # rows turned into JSON text at once
 
 
 def _as_text(value) -> str | None:
@@ -75,33 +77,72 @@ def merge(frames: Iterable[pl.DataFrame], *, key: str = "orderId", history_wins:
     df = concat(frames, empty)
     if df.is_empty():
         return df
+    return df.select(pl.all().gather(merge_order(df, key=key, history_wins=history_wins)))
+
+
+def merge_order(df: pl.DataFrame, *, key: str = "orderId", history_wins: bool = False) -> pl.Series:
+    """The row numbers `merge` keeps of `df` (one per key), in the order it puts them."""
     utime = pl.col("uTime").cast(pl.Int64, strict=False).fill_null(-1) if "uTime" in df.columns else pl.lit(-1)
     rank = (pl.col(SOURCE_COL) == "history").fill_null(False) if history_wins and SOURCE_COL in df.columns \
         else pl.lit(False)
     keys = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), key, utime.alias("_u"),
                      rank.alias("_h"), pl.col("cTime").cast(pl.Int64).alias("_c"))
     winners = keys.sort(["_h", "_u", "_row"]).unique(subset=[key], keep="last", maintain_order=False)
-    rows = winners.sort(["_c", *_id_key(key)])["_row"]
-    return df.select(pl.all().gather(rows))
+    return winners.sort(["_c", *_id_key(key)])["_row"]
 
 
-def public_columns(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select([c for c in df.columns if not c.startswith("_")])
+def chronological_order(df: pl.DataFrame, key: str = "orderId") -> pl.Series:
+    """The row numbers of `df` in `sort_chronologically`'s order (for rows unique by `key`)."""
+    keys = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), key,
+                     pl.col("cTime").cast(pl.Int64).alias("_c"))
+    return keys.sort(["_c", *_id_key(key)])["_row"]
 
 
-def write_json_document(df: pl.DataFrame, out: BinaryIO, *, generated_at: str, elapsed_seconds: float,
-                        slice_rows: int = 50_000, list_name: str = "orders") -> None:
+def public_columns(df: pl.DataFrame | pl.LazyFrame):
+    names = df.collect_schema().names() if isinstance(df, pl.LazyFrame) else df.columns
+    return df.select([c for c in names if not c.startswith("_")])
+
+
+def slices(df: pl.DataFrame | pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """The non-empty slices of `df` in order, of at most `rows` rows. A LazyFrame (meant: a Parquet file's scan) is
+    read one slice at a time, each its own query, so it is never whole in memory (the file's row groups outside a
+    slice are skipped)."""
+    if isinstance(df, pl.DataFrame):
+        yield from (part for part in df.iter_slices(rows) if part.height)
+        return
+    for start in range(0, height(df), rows):
+        part = df.slice(start, rows).collect()
+        if part.height:
+            yield part
+
+
+def height(df: pl.DataFrame | pl.LazyFrame) -> int:
+    return df.select(pl.len()).collect().item() if isinstance(df, pl.LazyFrame) else df.height
+
+
+def write_json_document(df: pl.DataFrame | pl.LazyFrame, out: BinaryIO, *, generated_at: str,
+                        elapsed_seconds: float, slice_rows: int = 50_000, list_name: str = "orders") -> None:
     """`{"generated_at", "count", "elapsed_seconds", "<list_name>": [...]}` from NDJSON slices, no per-row Python:
-    at most `slice_rows` rows are ever held as text, however long the history."""
+    at most `slice_rows` rows are ever held as text, however long the history. `df` may be a LazyFrame (a scan
+    of the written Parquet): then only a slice of it is ever in memory."""
     head = json.dumps(
-        {"generated_at": generated_at, "count": df.height, "elapsed_seconds": round(elapsed_seconds, 3)}
+        {"generated_at": generated_at, "count": height(df), "elapsed_seconds": round(elapsed_seconds, 3)}
     )
     out.write(head[:-1].encode() + f', "{list_name}": [\n'.encode())
     public = public_columns(df)
-    for i, part in enumerate(public.iter_slices(slice_rows)):
-        # A JSON text never holds a raw newline (strings escape it), so lines are exactly the orders.
-        body = part.write_ndjson().rstrip("\n").replace("\n", ",\n")
-        out.write(((",\n" if i else "") + body).encode())
+    first = True
+    for part in slices(public, slice_rows):
+        for rows in part.iter_slices(TEXT_ROWS):
+            # A JSON text never holds a raw newline (strings escape it), so lines are exactly the orders. Bytes,
+            # not str: a str of text with one non-ASCII character takes 2-4 bytes a character.
+            buf = io.BytesIO()
+            rows.write_ndjson(buf)
+            body = buf.getvalue()
+            del buf
+            if not first:
+                out.write(b",\n")
+            out.write(body[:-1].replace(b"\n", b",\n"))  # write_ndjson ends every line, the last too
+            first = False
     out.write(b"\n]}\n")
 
 

@@ -28,6 +28,8 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def staging_dir(self) -> AbstractContextManager[Path]: ...
     def publish(self, files: dict[str, Path]) -> dict[str, str]: ...
+    def local_path(self, key: str) -> Path | None: ...
+    def download(self, key: str, target: Path) -> bool: ...
 
 
 class LocalStorage:
@@ -42,6 +44,18 @@ class LocalStorage:
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+    def local_path(self, key: str) -> Path:
+        """The file of `key` (which may not exist): read it in place, a part at a time."""
+        return self._path(key)
+
+    def download(self, key: str, target: Path) -> bool:
+        """Copy `key` into the local file `target`; False when there is no such object."""
+        try:
+            shutil.copyfile(self._path(key), target)
+        except FileNotFoundError:
+            return False
+        return True
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -190,6 +204,22 @@ class S3Storage:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def local_path(self, key: str) -> None:
+        """No local file: objects are read whole or `download`ed."""
+        return None
+
+    def download(self, key: str, target: Path) -> bool:
+        """Stream `key` into the local file `target` (never whole in memory); False when there is no such object."""
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(target))
+        except Exception as exc:
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                Path(target).unlink(missing_ok=True)
+                return False
+            raise
+        return True
 
     def read(self, key: str) -> bytes | None:
         try:
