@@ -18,11 +18,12 @@ from bitget_assets import history_store as hs
 from bitget_assets import paging
 from bitget_assets.coverage import coverage_gaps as coverage_gaps  # for the asset check
 from bitget_assets.coverage import describe_gaps, merge_intervals
-from bitget_assets.datasets import Dataset, stream_frame, write_outputs
 from bitget_assets.datasets import dataset as dataset_named
-from bitget_assets.imports import merge_sources
-from bitget_assets.orders import PRODUCT_TYPE_COL, SOURCE_COL
+from bitget_assets.datasets import stream_frame
+from bitget_assets.orders import SOURCE_COL
 from bitget_assets.scan import Scanner, ScanResult, Task
+from bitget_assets.sorted_merge import write_sorted
+from bitget_assets.spool import ScanSpool
 from bitget_assets.storage import Storage
 from bitget_assets.streams import RETENTION_MS, check_datasets, ordered_datasets, streams_of
 
@@ -88,14 +89,17 @@ def scan_account(
         now_ms = client.server_time_ms()
     mine = bool(applied) and same_account(applied.get("account"), client)
     marks = {ds: (_dataset_marks(applied, ds) if mine else {}) for ds in datasets}
-    result, chains, splits = _read_streams(client, datasets, marks, product_types, now_ms, api_version,
-                                           concurrency=concurrency, on_page=on_page)
-    manifest_datasets, staged = {}, []
-    for ds in datasets:
-        manifest_datasets[ds], frame = _collect(ds, result, product_types, marks[ds],
-                                                streams_of(ds, version=api_version))
-        staged.append((ds, frame))
-    symbols = _stage(storage, scan_id, staged)
+    # Rows go to a local spool as their pages arrive and are staged from there: memory stays bounded however
+    # many rows the account holds. The spool's folder is removed however the scan ends.
+    with ScanSpool() as spool:
+        result, chains, splits = _read_streams(client, spool, datasets, marks, product_types, now_ms, api_version,
+                                               concurrency=concurrency, on_page=on_page)
+        spool.flush()
+        manifest_datasets, columns = {}, {}
+        for ds in datasets:
+            manifest_datasets[ds], columns[ds] = _collect(ds, spool, result.ranges, product_types, marks[ds],
+                                                          streams_of(ds, version=api_version))
+        symbols = _stage(storage, scan_id, spool, columns)
     union: dict[str, int] = {}
     for ds in datasets:
         manifest_datasets[ds]["symbols"] = dict(sorted(symbols[ds].items()))
@@ -129,15 +133,16 @@ def scan_account(
     return ScanSummary(manifest, total["orders"], stats["requests"], stats["rate_limited"], time.time() - began)
 
 
-def _read_streams(client, datasets, marks: dict, product_types, now_ms: int, api_version: int, *,
-                  concurrency: int, on_page) -> tuple[ScanResult, int, int]:
-    """Every stream of `datasets` over [its refresh start, now] per product type: (rows, chains, splits)."""
+def _read_streams(client, spool: ScanSpool, datasets, marks: dict, product_types, now_ms: int, api_version: int,
+                  *, concurrency: int, on_page) -> tuple[ScanResult, int, int]:
+    """Every stream of `datasets` over [its refresh start, now] per product type, its rows into `spool`:
+    (what was read completely, chains, splits)."""
     incremental = [ds for ds in datasets if marks[ds]]
     early = None
     if incremental:
         # A refresh reads the open rows first: only those open last time and gone now have finished with an
         # old cTime, so only they make the history read reach further back than the overlap.
-        early = Scanner(client, concurrency, on_page).run(
+        early = Scanner(client, concurrency, on_page, sink=spool).run(
             [Task(s, pt) for ds in incremental for s in streams_of(ds, version=api_version)
              if s.source == "pending" for pt in product_types])
     tasks = []
@@ -152,28 +157,30 @@ def _read_streams(client, datasets, marks: dict, product_types, now_ms: int, api
                 open_now = None
                 if ds in incremental:
                     open_now = {i for s in specs if s.source == "pending"
-                                for f in early.of(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
+                                for f in spool.kept(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
                 start = refresh_start_ms(marks[ds].get(pt, {}), now_ms - RETENTION_MS, open_now)
                 tasks.append(Task(spec, pt, (start, now_ms)))
-    result = Scanner(client, concurrency, on_page).run(tasks)
+    result = Scanner(client, concurrency, on_page, sink=spool).run(tasks)
     if early is None:
         return result, result.chains, result.splits
-    result.frames |= early.frames
     return result, result.chains + early.chains, result.splits + early.splits
 
 
-def _stage(storage: Storage, scan_id: str, staged) -> dict[str, dict[str, int]]:
-    """Write each dataset's rows per (product type, symbol); returns dataset -> partition key -> rows."""
-    symbols: dict[str, dict[str, int]] = {ds: {} for ds, _ in staged}
+def _stage(storage: Storage, scan_id: str, spool: ScanSpool,
+           columns: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Write each dataset's spooled rows per (product type, symbol), every file with the dataset's `columns`;
+    returns dataset -> partition key -> rows."""
+    symbols: dict[str, dict[str, int]] = {ds: {} for ds in columns}
 
     def stage(item) -> None:
-        ds, ((pt, symbol), group) = item
-        symbols[ds][f"{symbol}:{pt}"] = group.height
-        storage.write(hs.staged_key(scan_id, pt, symbol, ds), hs.parquet_bytes(group))
+        ds, (pt, symbol) = item
+        key = hs.staged_key(scan_id, pt, symbol, ds)
+        symbols[ds][f"{symbol}:{pt}"] = spool.write_group(ds, pt, symbol, columns[ds],
+                                                          lambda data: storage.write(key, data))
 
     # Parquet encoding and fsync release the GIL, so a few threads overlap them across hundreds of symbols,
     # once the first write alone has shown the storage takes writes (a refusal costs one attempt, not four).
-    groups = ((ds, g) for ds, df in staged for g in df.group_by([PRODUCT_TYPE_COL, "symbol"]))
+    groups = ((ds, g) for ds in columns for g in spool.groups(ds))
     for first in itertools.islice(groups, 1):
         stage(first)
     with ThreadPoolExecutor(IO_THREADS) as pool:
@@ -181,26 +188,28 @@ def _stage(storage: Storage, scan_id: str, staged) -> dict[str, dict[str, int]]:
     return symbols
 
 
-def _collect(ds: str, result, product_types, marks: dict, specs) -> tuple[dict, pl.DataFrame]:
-    """One dataset's rows of a scan, its new marks and what it read completely."""
+def _collect(ds: str, spool: ScanSpool, read: dict, product_types, marks: dict, specs) -> tuple[dict, list[str]]:
+    """One dataset's rows of a scan, its new marks and what it read completely (`read`: the scan's ranges), and
+    the columns of its staged files: every column any of its rows has, in the order they were first read."""
     d = dataset_named(ds)
-    frames, new_marks, ranges, coverage = [], {}, {}, {}
+    rows, columns, new_marks, ranges, coverage = 0, {}, {}, {}, {}
     for pt in product_types:
-        history = d.concat(f for s in specs if s.source == "history" for f in result.of(s.name, pt))
-        pending = d.concat(f for s in specs if s.source == "pending" for f in result.of(s.name, pt))
-        frames += [history, pending]
-        ends = [result.ranges.get((s.name, pt)) for s in specs if s.source == "history"]
+        for spec in sorted(specs, key=lambda s: s.source != "history"):  # history first, as rows were stacked
+            rows += spool.rows(spec.name, pt)
+            columns.update(dict.fromkeys(spool.columns(spec.name, pt)))
+        history = [spool.newest_ctime(s.name, pt) for s in specs if s.source == "history"]
+        pending = d.concat(f for s in specs if s.source == "pending" for f in spool.kept(s.name, pt))
+        ends = [read.get((s.name, pt)) for s in specs if s.source == "history"]
         read_until = min(w[1] for w in ends) if ends and all(ends) else None
         new_marks[pt] = scan_marks(marks.get(pt, {}), history, pending, key=d.key, read_until_ms=read_until)
         for spec in specs:
-            window = result.ranges.get((spec.name, pt))
+            window = read.get((spec.name, pt))
             if window is not None:
                 coverage.setdefault(spec.name, {})[pt] = [list(window)]
                 if ds == "orders" and spec.source == "history":
                     ranges[pt] = list(window)
-    df = d.concat(frames)
-    d.validate(df)
-    return {"rows": df.height, "marks": new_marks, "ranges": ranges, "coverage": coverage}, df
+    # Every row was validated as its page arrived (ScanSpool.add), with the test d.validate makes.
+    return {"rows": rows, "marks": new_marks, "ranges": ranges, "coverage": coverage}, list(columns)
 
 
 def drop_stale_scans(storage: Storage, *, keep: str) -> None:
@@ -235,13 +244,13 @@ def resumable_scan(storage: Storage, manifest: dict | None, applied: dict, accou
     )
 
 
-def scan_marks(previous: dict, history: pl.DataFrame, pending: pl.DataFrame, *, key: str = "orderId",
+def scan_marks(previous: dict, history: list[int | None], pending: pl.DataFrame, *, key: str = "orderId",
                read_until_ms: int | None = None) -> dict:
     """High-water marks of one product type after a scan: the newest cTime stored, how far its history was read
     completely (so a stream with no rows at all is not read over the whole retention again), and the rows open
-    now."""
-    ctimes = [int(c) for c in (history["cTime"].cast(pl.Int64).max(), pending["cTime"].cast(pl.Int64).max(),
-                               previous.get("newest_ctime")) if c is not None]
+    now. `history`: the newest cTime each history stream read (None: no row)."""
+    ctimes = [int(c) for c in (*history, pending["cTime"].cast(pl.Int64).max(), previous.get("newest_ctime"))
+              if c is not None]
     reads = [int(t) for t in (read_until_ms, previous.get("read_until_ms")) if t is not None]
     return {
         "newest_ctime": max(ctimes) if ctimes else None,
@@ -454,34 +463,13 @@ def build_sorted_outputs(storage: Storage, keys: list[str], datasets, *, elapsed
     summaries, files = {}, {}
     with storage.staging_dir() as staging:
         for ds in ordered_datasets(datasets):
-            d = dataset_named(ds)
-            df, partition_rows = _merged(storage, d, keys)
-            imported_rows = 0
-            if ds == "orders" and imported is not None and imported.height:
-                api_rows = df.height
-                df = merge_sources(df, imported)
-                imported_rows = df.height - api_rows
-            files |= write_outputs(d, df, staging, generated_at=generated_at, elapsed_seconds=elapsed_seconds)
-            ctimes = df["cTime"].cast(pl.Int64) if df.height else None
-            summaries[ds] = dict(
-                count=df.height,
-                symbols=df["symbol"].n_unique() if df.height else 0,
-                first_ctime=ctimes.min() if ctimes is not None else None,
-                last_ctime=ctimes.max() if ctimes is not None else None,
-                partition_rows=partition_rows,
-                imported_rows=imported_rows,
-            )
-            del df, ctimes  # one dataset in memory at a time
+            # A bucket of rows at a time (bitget_assets.sorted_merge): memory does not grow with the history.
+            written, s = write_sorted(storage, dataset_named(ds), keys, staging, generated_at=generated_at,
+                                      elapsed_seconds=elapsed_seconds, imported=imported if ds == "orders" else None)
+            files |= written
+            summaries[ds] = dict(count=s.count, symbols=s.symbols, first_ctime=s.first_ctime,
+                                 last_ctime=s.last_ctime, partition_rows=s.partition_rows,
+                                 imported_rows=s.imported_rows)
         uris = storage.publish({key: path for key, path in ((p.name, p) for p in files.values())})
     return {ds: OutputSummary(**s, json_uri=uris[f"{ds}.json"], parquet_uri=uris[f"{ds}.parquet"],
                               csv_uri=uris[f"{ds}.csv"]) for ds, s in summaries.items()}
-
-
-def _merged(storage: Storage, d: Dataset, keys: list[str]) -> tuple[pl.DataFrame, int]:
-    with ThreadPoolExecutor(IO_THREADS) as pool:
-        parts = list(pool.map(lambda k: hs.read_partition(storage, k, d.name), keys))
-    partition_rows = sum(p.height for p in parts)
-    df = d.merge(parts)
-    del parts  # the merged copy is all that is needed from here on
-    d.validate(df)
-    return df, partition_rows

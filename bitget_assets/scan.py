@@ -8,6 +8,7 @@ while a worker would otherwise sit idle. Streams are data (bitget_assets.streams
 bitget_assets.paging, the same code the per-symbol direct read uses.
 """
 
+import math
 import threading
 import time
 from collections import deque
@@ -34,6 +35,8 @@ __all__ = ["Chain", "ScanResult", "Scanner", "Task", "windows"]
 
 # A chain is only split when about this many pages remain on it, so splitting pays for itself.
 MIN_PAGES_TO_SPLIT = 3
+# Bitget's rate per UID and endpoint: an endpoint needs no more chains than keep this many requests in flight.
+BUDGET_PER_S = 10
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Chain:
 class ScanResult:
     # (slot, product type) -> one frame per page: a page becomes columns as it arrives, while its chain waits for
     # the rate budget, so no list of a million dicts (~2.5 KB each) builds up and nothing is left to convert.
+    # Empty when the Scanner hands its pages to a sink instead.
     frames: dict[tuple[str, str], list[pl.DataFrame]] = field(default_factory=dict)
     # (slot, product type) -> [start, end] read completely (recorded once the whole scan has succeeded)
     ranges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -99,14 +103,18 @@ class ScanResult:
 class Scanner:
     """A small work-stealing pool of paging chains over one client (and so its rate budgets)."""
 
-    def __init__(self, client, concurrency: int = 4, on_page: Callable | None = None):
+    def __init__(self, client, concurrency: int = 4, on_page: Callable | None = None, sink=None):
         self.client = client
         self.concurrency = max(1, concurrency)
         self.on_page = on_page or (lambda chain, rows: None)
+        # sink.add(slot, product type, spec, frame) takes each page as it arrives (any worker thread; e.g. a
+        # spool.ScanSpool, which keeps memory bounded); without one the pages stay in ScanResult.frames.
+        self.sink = sink
         self.spans = SpanMemory.of(client)
         self._queue: deque[Chain] = deque()
         self._cond = threading.Condition()
         self._busy = 0
+        self._busy_on: dict[str, int] = {}  # endpoint -> chains with a request in flight
         self._idle = 0
         self._error: BaseException | None = None
         self.result = ScanResult()
@@ -164,13 +172,24 @@ class Scanner:
                 parts = self._windows_of(chain, chain.spec)
                 chain = parts[0]
                 self._queue.extendleft(reversed(parts[1:]))
-            if self._idle and not self._queue and chain.remaining_pages() >= MIN_PAGES_TO_SPLIT:
+            if self._idle and not self._queue and chain.remaining_pages() >= MIN_PAGES_TO_SPLIT \
+                    and self._budget_wants_more(chain.path):
                 self._queue.append(chain.split())
                 self.result.splits += 1
                 self.result.chains += 1
                 self._cond.notify()
             self._busy += 1
+            self._busy_on[chain.path] = self._busy_on.get(chain.path, 0) + 1
             return chain
+
+    def _budget_wants_more(self, path: str) -> bool:
+        """Whether another chain on `path` would raise its rate: each split costs up to one partly filled page,
+        and once the chains in flight cover the budget at the answers' round trip, another only queues."""
+        round_trip = getattr(self.client, "round_trip_s", None)
+        if round_trip is None:
+            return True
+        enough = max(1, math.ceil(BUDGET_PER_S * round_trip))
+        return self._busy_on.get(path, 0) + 1 < enough
 
     def _work(self) -> None:
         while (chain := self._next_chain()) is not None:
@@ -182,6 +201,7 @@ class Scanner:
                     self._error = self._error or exc
             with self._cond:
                 self._busy -= 1
+                self._busy_on[chain.path] -= 1
                 self._queue.extend(follow_ups)
                 self._cond.notify_all()
 
@@ -203,8 +223,11 @@ class Scanner:
             raise
         check_advances(spec, chain.cursor, page)
         frame = stream_frame(spec, page.rows, chain.product_type)
-        with self._cond:
-            self.result.frames[(chain.slot, chain.product_type)].append(frame)
+        if self.sink is not None:
+            self.sink.add(chain.slot, chain.product_type, spec, frame)
+        else:
+            with self._cond:
+                self.result.frames[(chain.slot, chain.product_type)].append(frame)
         self.on_page(chain, page.rows)
         if not has_more(spec, page):
             return []

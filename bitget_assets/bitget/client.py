@@ -102,6 +102,7 @@ class BitgetClient:
         self.timeout = timeout
         self.stats = PageStats()
         self.clock = time.time  # this machine's clock; signatures carry it corrected by the measured offset
+        self.round_trip_s: float | None = None  # moving average of an answer's time, limiter waits excluded
         self.server_clock = ServerClock(lambda: self.request(TIME_PATH, signed=False), lambda: self.clock())
         self.max_span_ms = FALLBACK_SPANS_MS[0]
         self.retry_policy = RetryPolicy(
@@ -239,6 +240,8 @@ class BitgetClient:
         sent = self.clock()
         resp = self.session.get(url, headers=headers, timeout=self.timeout)
         received = self.clock()
+        took = max(received - sent, 0.0)
+        self.round_trip_s = took if self.round_trip_s is None else 0.8 * self.round_trip_s + 0.2 * took
         data = self._parse(resp, path)
         if path == TIME_PATH:  # every serverTime answer measures the clock offset: no extra request
             try:
