@@ -35,8 +35,6 @@ __all__ = ["Chain", "ScanResult", "Scanner", "Task", "windows"]
 
 # A chain is only split when about this many pages remain on it, so splitting pays for itself.
 MIN_PAGES_TO_SPLIT = 3
-# Bitget's rate per UID and endpoint: an endpoint needs no more chains than keep this many requests in flight.
-BUDGET_PER_S = 10
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ class Scanner:
                 chain = parts[0]
                 self._queue.extendleft(reversed(parts[1:]))
             if self._idle and not self._queue and chain.remaining_pages() >= MIN_PAGES_TO_SPLIT \
-                    and self._budget_wants_more(chain.path):
+                    and self._budget_wants_more(chain.spec):
                 self._queue.append(chain.split())
                 self.result.splits += 1
                 self.result.chains += 1
@@ -182,14 +180,15 @@ class Scanner:
             self._busy_on[chain.path] = self._busy_on.get(chain.path, 0) + 1
             return chain
 
-    def _budget_wants_more(self, path: str) -> bool:
-        """Whether another chain on `path` would raise its rate: each split costs up to one partly filled page,
-        and once the chains in flight cover the budget at the answers' round trip, another only queues."""
+    def _budget_wants_more(self, spec: StreamSpec) -> bool:
+        """Whether another chain on `spec`'s endpoint would raise its rate: each split costs up to one partly
+        filled page, and once the chains in flight cover the endpoint's rate at the answers' round trip, another
+        only queues."""
         round_trip = getattr(self.client, "round_trip_s", None)
         if round_trip is None:
             return True
-        enough = max(1, math.ceil(BUDGET_PER_S * round_trip))
-        return self._busy_on.get(path, 0) + 1 < enough
+        enough = max(1, math.ceil(spec.rate_per_s * round_trip))
+        return self._busy_on.get(spec.path, 0) + 1 < enough
 
     def _work(self) -> None:
         while (chain := self._next_chain()) is not None:

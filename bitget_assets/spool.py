@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from bitget_assets import history_store as hs
 from bitget_assets.datasets import dataset as dataset_named
 from bitget_assets.orders import PRODUCT_TYPE_COL
 from bitget_assets.orders import concat as concat_frames
@@ -174,10 +175,7 @@ class ScanSpool:
         rows = self._segment_rows[key]
         if rows <= self.stream_rows:
             df = pl.concat([self._segment(offset, length, schema) for offset, length in self._segments[key]])
-            buf = io.BytesIO()
-            df.write_parquet(buf, compression="zstd")
-            del df
-            write(buf.getvalue())
+            write(hs.parquet_bytes(df))
             return rows
 
         def source(with_columns, predicate, n_rows, batch_size):
