@@ -7,11 +7,13 @@ trouble never touches another. Settings are read by `bitget_assets.settings`, ne
 """
 
 from dataclasses import dataclass
-
-import dagster as dg
+from typing import TYPE_CHECKING
 
 from bitget_assets.bitget import PRODUCT_TYPES
 from bitget_assets.bitget.credentials import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 def account_env_var(name: str, setting: str) -> str:
@@ -45,7 +47,9 @@ class Account:
         """Name of one of this account's jobs, ops, sensors, schedules, partition sets or resources."""
         return f"{self.name}__{base}" if self.name else base
 
-    def asset_key(self, base: str) -> dg.AssetKey:
+    def asset_key(self, base: str) -> "dg.AssetKey":
+        import dagster as dg  # here: settings, and the CLI's early scan, are read before Dagster is imported
+
         return dg.AssetKey([self.name, base] if self.name else [base])
 
     @property

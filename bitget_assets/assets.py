@@ -17,11 +17,12 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from bitget_assets import dataset_checks, extraction
+from bitget_assets import dataset_checks, early_scan, extraction
 from bitget_assets import history_store as hs
 from bitget_assets.accounts import Account
 from bitget_assets.datasets import dataset
-from bitget_assets.identity import account_identity, api_version_of, learn_identity
+from bitget_assets.early_scan import EARLY_SCAN_TAG
+from bitget_assets.identity import account_identity, api_version_of
 from bitget_assets.imported import partition_keys, read_imported, read_imports, write_imported
 from bitget_assets.imports import (
     PROVENANCE_COL,
@@ -119,29 +120,29 @@ def build_assets(account: Account) -> AccountAssets:
     )
     def order_scan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         res = _resources(context, account)
-        store = res.storage.get_storage()
-        client = res.bitget.get_client(res.rate_limiter.get_limiter())
         progress = res.progress.sender("scan")
-        # The exchange's time first: its answer also measures the clock offset the signatures need.
-        now_ms = client.server_time_ms()
-        identity = learn_identity(client, store, log=context.log)  # mode and UID: budgets keyed by the UID
-        context.log.info(f"scanning {', '.join(res.bitget.streams)} of {', '.join(res.bitget.product_types)} on "
-                         f"{res.bitget.exchange_label} ({identity['mode']} account)")
-        # The scan owns the scan bookkeeping. The previous scan's marks become the next start once every
-        # partition has taken that scan in; before that, a fresh previous scan is finished instead of read
-        # again (a run killed between its scan and its partitions), an old one read again from its marks.
-        extraction.commit_applied_scan(store, hs.read_json(store, hs.SCAN_MANIFEST))
-        summary = extraction.scan_account(
-            client,
-            store,
-            res.bitget.product_types,
-            scan_id=context.run_id,
-            concurrency=res.bitget.concurrency,
-            on_page=lambda chain, rows: progress.add(requests=1, orders=len(rows)),
-            streams=res.bitget.streams,
-            api_version=api_version_of(identity),
-            now_ms=now_ms,
-        )
+        early_id = context.run.tags.get(EARLY_SCAN_TAG)
+        if early_id:
+            # The CLI started this scan before Dagster was up: take it over instead of reading again.
+            early = early_scan.take(early_id)
+            if early is None:
+                raise dg.Failure(f"run tag {EARLY_SCAN_TAG}={early_id}: no such scan was started in this process "
+                                 "(only `bitget-orders extract` starts one, and only its own scan run takes it)")
+            plan = early_scan.ScanPlan(tuple(res.bitget.product_types), tuple(res.bitget.streams),
+                                       res.bitget.concurrency, res.bitget.credentials().base_url)
+            scanned = early.result(plan)
+            for line in early.log.lines:
+                context.log.info(line)
+        else:
+            client = res.bitget.get_client(res.rate_limiter.get_limiter())
+            scanned = extraction.run_account_scan(
+                client, res.storage.get_storage(), res.bitget.product_types, res.bitget.streams,
+                scan_id=context.run_id, concurrency=res.bitget.concurrency, log=context.log,
+                on_page=lambda chain, rows: progress.add(requests=1, orders=len(rows)))
+        summary, identity = scanned.summary, scanned.identity
+        context.log.info(f"scanned {', '.join(res.bitget.streams)} of {', '.join(res.bitget.product_types)} on "
+                         f"{res.bitget.exchange_label} ({identity['mode']} account)"
+                         + (", started before Dagster" if early_id else ""))
         manifest = summary.manifest
         progress.add(symbols=len(manifest["symbols"]))
         progress.close()
@@ -160,7 +161,8 @@ def build_assets(account: Account) -> AccountAssets:
                 "seconds": round(summary.seconds, 2),
                 "incremental": manifest["incremental"],
                 "paging_chains": manifest["chains"],
-                "clock_offset_ms": client.clock_offset_ms,
+                "clock_offset_ms": scanned.clock_offset_ms,
+                "started_before_dagster": bool(early_id),
                 "exchange_time": ms_timestamp(manifest["server_now_ms"]),
                 **scan_metadata(manifest, registered),  # last: the per-symbol table is long
             })
@@ -479,6 +481,10 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
     limiter = res.rate_limiter.get_limiter()
     progress = res.progress.sender("symbols")
     clients = threading.local()  # one client per thread: exact per-symbol request counts, one pool each
+    # Applying a symbol's rows to its partition (read, merge, write) is CPU and memory work that polars already
+    # spreads over the cores: one symbol at a time per step bounds a step's memory by its largest symbol,
+    # while the threads' reads from the exchange, which wait on the network, still overlap.
+    applying = threading.Lock()
 
     def client():
         if not hasattr(clients, "client"):
@@ -494,19 +500,24 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
             progress.add(symbols_done=1)
             return key, {ds: {**r, "requests": 0, "rate_limited": 0, "seconds": time.time() - began,
                               "source": f"account scan {scan.scan_id[:8]}"} for ds, r in results.items()}
-        rows = {ds: scan.rows_for(store, key, states[ds], ds) for ds in datasets} if scan else {}
-        if scan and all(r is not None for r in rows.values()):
-            results = {ds: extraction.update_partition(store, key, rows[ds], read_at_ms=scan.server_now_ms,
-                                                       scan_id=scan.scan_id, dataset=ds) for ds in datasets}
+        with applying:
+            rows = {ds: scan.rows_for(store, key, states[ds], ds) for ds in datasets} if scan else {}
+            from_scan = bool(scan) and all(r is not None for r in rows.values())
+            if from_scan:
+                results = {ds: extraction.update_partition(store, key, rows[ds], read_at_ms=scan.server_now_ms,
+                                                           scan_id=scan.scan_id, dataset=ds) for ds in datasets}
+            del rows
+        if from_scan:
             stats = {"requests": 0, "rate_limited": 0}
             source = f"account scan {scan.scan_id[:8]}"
         else:
             c = client()
             before = c.stats.as_dict()
             read = extraction.fetch_symbol(c, key, states, datasets, api_version=api_version_of(identity))
-            results = {ds: extraction.update_partition(store, key, read.frames[ds], read_at_ms=read.read_at_ms,
-                                                       scan_id=None, dataset=ds, coverage=read.coverage.get(ds))
-                       for ds in datasets}
+            with applying:
+                results = {ds: extraction.update_partition(store, key, read.frames[ds], read_at_ms=read.read_at_ms,
+                                                           scan_id=None, dataset=ds, coverage=read.coverage.get(ds))
+                           for ds in datasets}
             stats = {k: v - before[k] for k, v in c.stats.as_dict().items()}
             source = "direct read of the symbol"
         progress.add(symbols_done=1, partition_orders=results["orders"]["rows"])

@@ -318,22 +318,31 @@ def run_config(account, *, demo_file: str, progress_address: str, s3_endpoint_ur
 
 
 def extract_account(settings, account, args) -> int:
-    import dagster as dg
-
-    from bitget_assets.assets import EXTRACTION_STARTED_TAG
-    from bitget_assets.jobs import partition_range_tags
-    from bitget_assets.lineage import SCAN_RUN_TAG, scan_of_run
+    from bitget_assets.early_scan import EARLY_SCAN_TAG, start_early_scan
     from bitget_assets.progress import ProgressListener
-    from bitget_assets.sensors import APPLIED_BY_LAUNCHER_TAG
     from bitget_assets.settings import default_dagster_home
 
     started = time.time()
     home = default_dagster_home(settings)
     _children_off_the_terminal(home)
+    s3_endpoint_url = args.s3_endpoint_url or settings.s3_endpoint_url
     with ExitStack() as stack:
-        instance = stack.enter_context(_open_instance(home))
         demo_file = "" if account.credential_vars else _demo_file(stack, args)
         listener = stack.enter_context(ProgressListener())
+        # The scan needs no Dagster: it reads while Dagster is imported and its run is started.
+        early = (start_early_scan(settings, account, demo_file=demo_file, progress_address=listener.address,
+                                  s3_endpoint_url=s3_endpoint_url)
+                 if settings.executor.kind == "multiprocess" else None)  # celery runs the scan step elsewhere
+        if early is not None:
+            stack.callback(early.cancel)  # a run that never took it over (failed, interrupted) stops it
+        import dagster as dg
+
+        from bitget_assets.assets import EXTRACTION_STARTED_TAG
+        from bitget_assets.jobs import partition_range_tags
+        from bitget_assets.lineage import SCAN_RUN_TAG, scan_of_run
+        from bitget_assets.sensors import APPLIED_BY_LAUNCHER_TAG
+
+        instance = stack.enter_context(_open_instance(home))
         if settings.executor.kind == "multiprocess":
             _start_step_forkserver(home)
         import bitget_assets.definitions  # noqa: F401 - loaded before the freeze below, not during the scan
@@ -342,14 +351,15 @@ def extract_account(settings, account, args) -> int:
         # collection during the scan no longer stalls every thread (and with it a request past its slot).
         gc.freeze()
         config = run_config(account, demo_file=demo_file, progress_address=listener.address,
-                            s3_endpoint_url=args.s3_endpoint_url or settings.s3_endpoint_url)
+                            s3_endpoint_url=s3_endpoint_url)
         line = _ProgressLine(listener, started)
         if not args.quiet:
             line.start()
         tags = {EXTRACTION_STARTED_TAG: str(started)}
         try:
+            early_tag = {EARLY_SCAN_TAG: early.scan_id} if early is not None else {}
             scan = dg.execute_job(_job(account, "scan_job"), instance=instance, run_config=config,
-                                  tags=tags | {APPLIED_BY_LAUNCHER_TAG: "bitget-orders"})
+                                  tags=tags | early_tag | {APPLIED_BY_LAUNCHER_TAG: "bitget-orders"})
             if not scan.success:
                 raise KeyboardInterrupt if _interrupted_run(scan) else RuntimeError(_failure_text(scan))
             scan_meta = _metadata(scan, account.asset_key("order_scan"))[-1]

@@ -20,8 +20,9 @@ from bitget_assets.coverage import coverage_gaps as coverage_gaps  # for the ass
 from bitget_assets.coverage import describe_gaps, merge_intervals
 from bitget_assets.datasets import dataset as dataset_named
 from bitget_assets.datasets import stream_frame
+from bitget_assets.identity import api_version_of, learn_identity
 from bitget_assets.orders import SOURCE_COL
-from bitget_assets.scan import Scanner, ScanResult, Task
+from bitget_assets.scan import DEFAULT_CONCURRENCY, Scanner, ScanResult, Task
 from bitget_assets.sorted_merge import write_sorted
 from bitget_assets.spool import ScanSpool
 from bitget_assets.storage import Storage
@@ -59,7 +60,7 @@ def scan_account(
     product_types: list[str],
     *,
     scan_id: str,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
     on_page=None,
     streams=("orders",),
     api_version: int = 2,
@@ -131,6 +132,28 @@ def scan_account(
     hs.write_json(storage, hs.SCAN_MANIFEST, manifest)
     drop_stale_scans(storage, keep=scan_id)
     return ScanSummary(manifest, total["orders"], stats["requests"], stats["rate_limited"], time.time() - began)
+
+
+@dataclass(frozen=True)
+class AccountScan:
+    summary: ScanSummary
+    identity: dict  # the account's mode and UID, as probed
+    clock_offset_ms: int | None  # this machine's clock against the exchange's, as the signatures use it
+
+
+def run_account_scan(client, storage: Storage, product_types: list[str], streams, *, scan_id: str,
+                     concurrency: int = DEFAULT_CONCURRENCY, on_page=None, log=None) -> AccountScan:
+    """The whole account scan, as `order_scan` runs it (in its step, or started early by the CLI)."""
+    # The exchange's time first: its answer also measures the clock offset the signatures need.
+    now_ms = client.server_time_ms()
+    identity = learn_identity(client, storage, log=log)  # mode and UID: budgets keyed by the UID
+    # The scan owns the scan bookkeeping. The previous scan's marks become the next start once every
+    # partition has taken that scan in; before that, a fresh previous scan is finished instead of read
+    # again (a run killed between its scan and its partitions), an old one read again from its marks.
+    commit_applied_scan(storage, hs.read_json(storage, hs.SCAN_MANIFEST))
+    summary = scan_account(client, storage, product_types, scan_id=scan_id, concurrency=concurrency,
+                           on_page=on_page, streams=streams, api_version=api_version_of(identity), now_ms=now_ms)
+    return AccountScan(summary, identity, client.clock_offset_ms)
 
 
 def _read_streams(client, spool: ScanSpool, datasets, marks: dict, product_types, now_ms: int, api_version: int,

@@ -1,14 +1,18 @@
 """One dynamic partition per traded symbol; keys name the product type too, so they stay unique."""
 
 import re
-
-import dagster as dg
+from typing import TYPE_CHECKING
 
 from bitget_assets.accounts import Account
 
+if TYPE_CHECKING:
+    import dagster as dg
 
-def symbols_partitions(account: Account) -> dg.DynamicPartitionsDefinition:
+
+def symbols_partitions(account: Account) -> "dg.DynamicPartitionsDefinition":
     """One account's partition set: `symbols` for the default account, `<name>__symbols` for a named one."""
+    import dagster as dg  # here: the keys' rules below are used before Dagster is imported (the early scan)
+
     return dg.DynamicPartitionsDefinition(name=account.partitions_name)
 
 

@@ -1,9 +1,5 @@
 """Dagster resources: the exchange, the shared rate limit, where outputs are kept, and live progress."""
 
-import json
-import os
-import tempfile
-import threading
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -12,14 +8,18 @@ from pydantic import Field, field_validator
 from bitget_assets.accounts import Account
 from bitget_assets.bitget import DEMO_PRODUCT_TYPES, PRODUCT_TYPES, BitgetClient, Credentials
 from bitget_assets.bitget.credentials import DEFAULT_BASE_URL
+from bitget_assets.connections import (
+    DEFAULT_REDIS_URL,
+    demo_credentials,
+    open_client,
+    open_limiter,
+    open_storage,
+)
 from bitget_assets.progress import ProgressSender
-from bitget_assets.ratelimit import FileLimiter, Limiter, RedisLimiter, ThreadLimiter
+from bitget_assets.ratelimit import Limiter
+from bitget_assets.scan import DEFAULT_CONCURRENCY
 from bitget_assets.settings import STREAMS, RateLimitSettings
-from bitget_assets.storage import LocalStorage, S3Storage, Storage, parse_location
-
-# One in-process budget per rate: every get_limiter() of the `memory` backend in this process shares it.
-_MEMORY_LIMITERS: dict[float, ThreadLimiter] = {}
-_MEMORY_LOCK = threading.Lock()
+from bitget_assets.storage import Storage
 
 
 class RateLimiterResource(dg.ConfigurableResource):
@@ -37,24 +37,17 @@ class RateLimiterResource(dg.ConfigurableResource):
     # network jitter from ever landing 11 in one server-side second.
     requests_per_second: float = Field(default=9.5, gt=0)
     state_dir: str = Field(default="", description="folder of the file backend; default a machine-wide temp folder")
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="server of the redis backend")
+    redis_url: str = Field(default=DEFAULT_REDIS_URL, description="server of the redis backend")
     redis_key_prefix: str = Field(default="bitget_assets:ratelimit:", description="namespace of its keys")
 
     def get_limiter(self) -> Limiter:
-        if self.backend == "memory":
-            with _MEMORY_LOCK:
-                return _MEMORY_LIMITERS.setdefault(self.requests_per_second, ThreadLimiter(self.requests_per_second))
-        if self.backend == "file":
-            state_dir = self.state_dir or os.path.join(tempfile.gettempdir(), "bitget_assets-ratelimit")
-            return FileLimiter(self.requests_per_second, state_dir)
-        if self.backend == "redis":
-            return RedisLimiter(self.requests_per_second, self.redis_url, self.redis_key_prefix)
-        raise ValueError(f"unknown rate-limit backend {self.backend!r} (expected 'file', 'redis' or 'memory')")
+        return open_limiter(self.backend, self.requests_per_second, state_dir=self.state_dir,
+                            redis_url=self.redis_url, redis_key_prefix=self.redis_key_prefix)
 
     @classmethod
     def from_settings(cls, settings: RateLimitSettings) -> "RateLimiterResource":
         # An EnvVar keeps a password in the URL out of the UI.
-        url = dg.EnvVar(settings.redis_url_env) if settings.redis_url_env else "redis://127.0.0.1:6379/0"
+        url = dg.EnvVar(settings.redis_url_env) if settings.redis_url_env else DEFAULT_REDIS_URL
         return cls(backend=settings.backend, requests_per_second=settings.requests_per_second, redis_url=url,
                    redis_key_prefix=settings.redis_key_prefix)
 
@@ -69,7 +62,7 @@ class BitgetResource(dg.ConfigurableResource):
     base_url: str = DEFAULT_BASE_URL
     product_types: list[str] = Field(default_factory=lambda: list(PRODUCT_TYPES))
     streams: list[str] = Field(default_factory=lambda: ["orders", "plan_orders"])
-    concurrency: int = Field(default=4, ge=1, le=32, description="paging chains in flight at once")
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=32, description="paging chains in flight at once")
     read_timeout_s: float = 10.0
     ip_requests_per_second: float = Field(default=90.0, ge=0, description="budget over every endpoint of this IP; "
                                           "0 = none (Bitget locks an IP out above 6,000 requests a minute)")
@@ -101,13 +94,7 @@ class BitgetResource(dg.ConfigurableResource):
 
     def credentials(self) -> Credentials:
         if not self.api_key:
-            if self.demo_exchange_file:
-                with open(self.demo_exchange_file) as f:
-                    i = json.load(f)
-                return Credentials(i["api_key"], i["api_secret"], i["passphrase"], base_url=i["base_url"])
-            from bitget_assets.demo import shared_demo_credentials
-
-            return shared_demo_credentials()
+            return demo_credentials(self.demo_exchange_file)
         missing = [n for n in ("api_secret", "api_passphrase") if not getattr(self, n)]
         if missing:
             raise dg.Failure(f"Bitget credentials incomplete: {', '.join(missing)} not set")
@@ -115,9 +102,9 @@ class BitgetResource(dg.ConfigurableResource):
 
     def get_client(self, limiter: Limiter, uid: str | None = None) -> BitgetClient:
         """A client drawing on `limiter`; with the account's UID its budgets are the UID's from the first request."""
-        return BitgetClient(self.credentials(), limiter, timeout=(3.05, self.read_timeout_s), uid=uid,
-                            ip_requests_per_second=self.ip_requests_per_second or None,
-                            rate_limited_patience_s=self.rate_limited_patience_s)
+        return open_client(self.credentials(), limiter, read_timeout_s=self.read_timeout_s, uid=uid,
+                           ip_requests_per_second=self.ip_requests_per_second,
+                           rate_limited_patience_s=self.rate_limited_patience_s)
 
     @property
     def exchange_label(self) -> str:
@@ -138,14 +125,7 @@ class StorageResource(dg.ConfigurableResource):
     s3_region_name: str | None = None
 
     def get_storage(self) -> Storage:
-        kind, where, prefix = parse_location(self.location)
-        if kind == "s3":
-            # Imported here: dagster-aws is slow to import, which local outputs should not pay.
-            from dagster_aws.s3 import S3Resource
-
-            s3 = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region_name)
-            return S3Storage(s3.get_client(), where, prefix)
-        return LocalStorage(where)
+        return open_storage(self.location, self.s3_endpoint_url, self.s3_region_name)
 
 
 class ProgressResource(dg.ConfigurableResource):

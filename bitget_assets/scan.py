@@ -98,10 +98,13 @@ class ScanResult:
         return self.frames.get((slot, product_type), [])
 
 
+DEFAULT_CONCURRENCY = 4  # paging chains in flight at once, unless the account's resource says otherwise
+
+
 class Scanner:
     """A small work-stealing pool of paging chains over one client (and so its rate budgets)."""
 
-    def __init__(self, client, concurrency: int = 4, on_page: Callable | None = None, sink=None):
+    def __init__(self, client, concurrency: int = DEFAULT_CONCURRENCY, on_page: Callable | None = None, sink=None):
         self.client = client
         self.concurrency = max(1, concurrency)
         self.on_page = on_page or (lambda chain, rows: None)

@@ -11,7 +11,7 @@ import pytest
 
 from bitget_assets.demo import DEMO_FLAGS, DEMO_NOW_MS
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig, truth_for
-from tests.simhelpers import HISTORY, NOW_MS
+from tests.simhelpers import HISTORY, NOW_MS, PENDING
 
 
 def cli(tmp_path, *args, env_extra=None, timeout=300):
@@ -107,6 +107,32 @@ def test_progress_without_a_terminal_prints_plain_lines(tmp_path):
     assert "\r" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "orders read" in ln]
     assert lines and lines[-1].rstrip().endswith("symbols done 6/6"), proc.stderr
+
+
+def test_the_scan_starts_before_dagster_and_its_run_records_it(tmp_path):
+    """The account is read from before the scan run exists (Dagster's import and instance take seconds); the run
+    takes that scan over: its tag and its materialization name the same scan, and nothing is read twice."""
+    import dagster as dg
+
+    from bitget_assets.early_scan import EARLY_SCAN_TAG
+
+    spec = AccountSpec(name="demo", seed=9, orders=1500, symbols=5, now_ms=NOW_MS)
+    with Simulator([spec], SimulatorConfig(rate_limit=10, latency=(0.02, 0.05), frozen=True)) as sim:
+        c = sim.credentials("demo")
+        proc = cli(tmp_path, "extract", "--quiet", "--streams", "orders", env_extra={
+            "BITGET_API_KEY": c["api_key"], "BITGET_API_SECRET": c["api_secret"],
+            "BITGET_API_PASSPHRASE": c["passphrase"], "BITGET_BASE_URL": sim.base_url})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        pages = [r for r in sim.request_log() if r["endpoint"] in (HISTORY, PENDING)]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        (scan_run,) = [r for r in instance.get_runs() if r.job_name == "scan_job"]
+        created = instance.get_run_record_by_id(scan_run.run_id).create_timestamp.timestamp()
+        materialization = instance.get_latest_materialization_event(dg.AssetKey("order_scan")).asset_materialization
+    assert min(r["t"] for r in pages) < created
+    assert materialization.metadata["scan_id"].value == scan_run.tags[EARLY_SCAN_TAG]
+    assert materialization.metadata["started_before_dagster"].value is True
+    assert summary["orders"] == len(sim.truth("demo")) and summary["requests"] == len(pages)
 
 
 def test_truth_into_a_reader_that_stops_early_ends_quietly():
