@@ -499,7 +499,7 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
             results = {ds: already_applied(store, key, ds, states[ds]) for ds in datasets}
             progress.add(symbols_done=1)
             return key, {ds: {**r, "requests": 0, "rate_limited": 0, "seconds": time.time() - began,
-                              "source": f"account scan {scan.scan_id[:8]}"} for ds, r in results.items()}
+                              "source": scan.label} for ds, r in results.items()}
         with applying:
             rows = {ds: scan.rows_for(store, key, states[ds], ds) for ds in datasets} if scan else {}
             from_scan = bool(scan) and all(r is not None for r in rows.values())
@@ -509,7 +509,7 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
             del rows
         if from_scan:
             stats = {"requests": 0, "rate_limited": 0}
-            source = f"account scan {scan.scan_id[:8]}"
+            source = scan.label
         else:
             c = client()
             before = c.stats.as_dict()
@@ -527,7 +527,7 @@ def materialize_symbol_chunk(context: dg.OpExecutionContext, index: int, res: _R
     with ThreadPoolExecutor(max(1, res.bitget.concurrency)) as pool:
         results = dict(pool.map(one, keys))
     progress.close()
-    context.log.info(f"{len(results)} symbols up to date" + (f" from scan {scan.scan_id[:8]}" if scan else ""))
+    context.log.info(f"{len(results)} symbols up to date" + (f" from {scan.label}" if scan else ""))
     return results
 
 

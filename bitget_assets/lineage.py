@@ -51,6 +51,12 @@ class ScanRef:
     symbols: dict[str, int]  # partition key -> orders staged
     must_be_newer: bool = False  # the latest scan, not this run's: only for partitions it is newer than
     datasets: dict[str, dict[str, int]] | None = None  # dataset -> partition key -> rows staged
+    run_id: str = ""  # the run that materialized the scan: what the UI links, unlike the scan id (a folder name)
+
+    @property
+    def label(self) -> str:
+        """How steps name the scan to users: by its run, which the UI can find."""
+        return f"account scan {(self.run_id or self.scan_id)[:8]}"
 
     @classmethod
     def from_event(cls, entry, must_be_newer: bool = False) -> "ScanRef | None":
@@ -61,7 +67,7 @@ class ScanRef:
         datasets = {ds: {r["partition"]: r[ds] for r in rows if r.get(ds)} for ds in DATASETS
                     if rows and ds in rows[0]}
         return cls(metadata["scan_id"].value, int(metadata["exchange_time_ms"].value),
-                   {r["partition"]: r.get("orders", 0) for r in rows}, must_be_newer, datasets)
+                   {r["partition"]: r.get("orders", 0) for r in rows}, must_be_newer, datasets, entry.run_id)
 
     @property
     def manifest(self) -> dict:
