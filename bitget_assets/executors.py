@@ -28,9 +28,12 @@ CELERY_SETTINGS = {
 CELERY_INCLUDE = ["bitget_assets.definitions"]
 # Modules the step forkserver imports once, so every step is forked with dagster, polars and our assets loaded.
 FORKSERVER_PRELOAD = ["dagster._core.executor.multiprocess", "bitget_assets.step_warmup"]
-# forkserver starts a step process for about half the CPU that spawn needs (see docs/performance.md).
+# forkserver starts a step process for about half the CPU that spawn needs (see docs/performance.md). As many
+# steps at once as the machine has cores (Dagster's default): a chunk step applying scanned symbols is CPU and
+# memory work, so more would only add a step's memory each (docs/performance.md, merge-3m), and its reads from
+# the exchange overlap on threads inside it.
 step_processes_executor = dg.multiprocess_executor.configured(
-    {"max_concurrent": 4, "start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}}}
+    {"start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}}}
 )
 
 
