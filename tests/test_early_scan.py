@@ -82,8 +82,8 @@ def test_cancel_stops_at_the_next_page_and_commits_nothing(tmp_path, monkeypatch
 def test_an_error_reaches_the_step_that_takes_the_scan(tmp_path, monkeypatch):
     spec = AccountSpec(name="demo", seed=14, orders=200, symbols=2, now_ms=NOW_MS)
     with Simulator([spec], SimulatorConfig(rate_limit=None, latency=None, frozen=True)) as sim:
-        account, early = _start(sim, tmp_path, monkeypatch, BITGET_STREAMS="orders",
-                                BITGET_API_SECRET="wrong-secret")
+        wrong = sim.credentials("demo")["api_secret"][::-1]  # the account's own secret, reversed
+        account, early = _start(sim, tmp_path, monkeypatch, BITGET_STREAMS="orders", BITGET_API_SECRET=wrong)
         with pytest.raises(Exception, match="40009"):
             early.result(early.plan)
 
