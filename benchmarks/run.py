@@ -282,9 +282,7 @@ def run_pipeline(sc: Scenario, truth_of, work: Path, profile: str | None, rps: f
             cmd = [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses",
                    "--rate", "50", "--format", "raw", "--output", str(work / "profile.txt"), "--", *cmd]
         elif profile == "wall":  # the CLI's main thread (the critical path: it drives both runs), waits included
-            cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(work / "profile.txt"),
-                   "-p", "processor_options.filter_threshold=0.01", "--show", "*/bitget_assets/*",
-                   "--show", "*/dagster/_core/instance/*", "--show", "*/dagster/_core/storage/*", *cli]
+            cmd = [sys.executable, "-m", "benchmarks.wall_profile", str(work / "profile.txt"), "--", *cli[2:]]
         if project != ROOT:  # another checkout's pipeline (an A/B comparison): its package comes first
             env["PYTHONPATH"] = str(project)
         measured = run_measured(cmd, env, project, work / "extract.stderr")

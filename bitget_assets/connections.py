@@ -11,6 +11,7 @@ import threading
 
 from bitget_assets.bitget import BitgetClient, Credentials
 from bitget_assets.ratelimit import FileLimiter, Limiter, RedisLimiter, ThreadLimiter
+from bitget_assets.settings import RateLimitSettings
 from bitget_assets.storage import LocalStorage, S3Storage, Storage, parse_location
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -31,6 +32,14 @@ def open_limiter(backend: str, requests_per_second: float, *, state_dir: str = "
     if backend == "redis":
         return RedisLimiter(requests_per_second, redis_url, redis_key_prefix)
     raise ValueError(f"unknown rate-limit backend {backend!r} (expected 'file', 'redis' or 'memory')")
+
+
+def open_settings_limiter(rate: RateLimitSettings) -> Limiter:
+    """The limiter the settings describe; the Redis URL is read from its variable only here, at use (it may
+    carry a password, so the settings keep the variable's name, and the resource an EnvVar)."""
+    redis_url = os.environ.get(rate.redis_url_env, "") if rate.redis_url_env else DEFAULT_REDIS_URL
+    return open_limiter(rate.backend, rate.requests_per_second, redis_url=redis_url,
+                        redis_key_prefix=rate.redis_key_prefix)
 
 
 def demo_credentials(demo_exchange_file: str = "") -> Credentials:

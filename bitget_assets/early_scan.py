@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bitget_assets.accounts import Account
 from bitget_assets.bitget import Credentials
-from bitget_assets.connections import DEFAULT_REDIS_URL, demo_credentials, open_client, open_limiter, open_storage
+from bitget_assets.connections import demo_credentials, open_client, open_settings_limiter, open_storage
 from bitget_assets.extraction import AccountScan, run_account_scan
 from bitget_assets.progress import ProgressSender
 from bitget_assets.scan import DEFAULT_CONCURRENCY
@@ -119,10 +119,7 @@ def start_early_scan(settings: Settings, account: Account, *, demo_file: str, pr
     credentials = account_credentials(account, demo_file)
     if credentials is None:
         return None
-    rate = settings.rate_limit
-    limiter = open_limiter(rate.backend, rate.requests_per_second, redis_key_prefix=rate.redis_key_prefix,
-                           redis_url=os.environ.get(rate.redis_url_env, "") if rate.redis_url_env
-                           else DEFAULT_REDIS_URL)
+    limiter = open_settings_limiter(settings.rate_limit)
     client = open_client(credentials, limiter, read_timeout_s=account.read_timeout_s,
                          ip_requests_per_second=account.ip_requests_per_second,
                          rate_limited_patience_s=account.rate_limited_patience_s)
