@@ -161,7 +161,7 @@ class Scanner:
             if self._error is not None or not self._queue:
                 self._cond.notify_all()
                 return None
-            chain = self._queue.popleft()
+            chain = self._pick()
             serving = self.spans.serving(chain.spec) if chain.cursor is None else chain.spec
             if serving is not chain.spec:
                 # Another chain has just learnt that this stream's fallback serves instead: go there directly.
@@ -183,15 +183,36 @@ class Scanner:
             self._busy_on[chain.path] = self._busy_on.get(chain.path, 0) + 1
             return chain
 
+    def _pick(self) -> Chain:
+        """The queued chain of the endpoint that has the fewest chains in flight for what its rate needs (the
+        first in queue order among equals).
+
+        Each endpoint is its own budget: taken in plain queue order, every worker could wait on the plan-order
+        endpoints' budgets (18 first pages at once) while orders-history, whose pages decide the run's length,
+        sits idle."""
+        best, best_load = 0, math.inf
+        for i, chain in enumerate(self._queue):
+            load = self._busy_on.get(chain.path, 0) / self._chains_needed(chain.spec)
+            if load < best_load:
+                best, best_load = i, load
+                if load == 0:
+                    break
+        chain = self._queue[best]
+        del self._queue[best]
+        return chain
+
+    def _chains_needed(self, spec: StreamSpec) -> int:
+        """Chains in flight that keep `spec`'s endpoint at its rate, at the answers' round trip (unknown: all)."""
+        round_trip = getattr(self.client, "round_trip_s", None)
+        if round_trip is None:
+            return self.concurrency
+        return max(1, math.ceil(spec.rate_per_s * round_trip))
+
     def _budget_wants_more(self, spec: StreamSpec) -> bool:
         """Whether another chain on `spec`'s endpoint would raise its rate: each split costs up to one partly
         filled page, and once the chains in flight cover the endpoint's rate at the answers' round trip, another
         only queues."""
-        round_trip = getattr(self.client, "round_trip_s", None)
-        if round_trip is None:
-            return True
-        enough = max(1, math.ceil(spec.rate_per_s * round_trip))
-        return self._busy_on.get(spec.path, 0) + 1 < enough
+        return self._busy_on.get(spec.path, 0) + 1 < self._chains_needed(spec)
 
     def _work(self) -> None:
         while (chain := self._next_chain()) is not None:
