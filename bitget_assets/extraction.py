@@ -25,7 +25,7 @@ from bitget_assets.orders import SOURCE_COL
 from bitget_assets.scan import DEFAULT_CONCURRENCY, Scanner, ScanResult, Task
 from bitget_assets.sorted_merge import write_sorted
 from bitget_assets.spool import ScanSpool
-from bitget_assets.storage import Storage
+from bitget_assets.storage import IO_THREADS, Storage
 from bitget_assets.streams import RETENTION_MS, check_datasets, ordered_datasets, streams_of
 
 # Re-read at least this far behind the newest stored row, so rows that share its millisecond, or that the
@@ -36,7 +36,6 @@ SAFETY_OVERLAP_MS = 3_600_000
 RESUME_SCAN_AGE_S = 900
 # Staged scan files outlive their scan's freshness with room to spare for the steps still reading them.
 STAGED_SCAN_KEEP_S = 2 * RESUME_SCAN_AGE_S
-IO_THREADS = 4  # files read or written at once when a step handles every symbol
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,9 @@ from bitget_assets import history_store as hs
 from bitget_assets import orders as table
 from bitget_assets.datasets import Dataset, write_text_outputs
 from bitget_assets.imports.parse import PROVENANCE_COL
-from bitget_assets.storage import Storage
+from bitget_assets.storage import IO_THREADS, Storage
 
 BUCKET_ROWS = 250_000  # rows merged, sorted and written at once (~200 bytes each in memory)
-IO_THREADS = 4  # partition files read or downloaded at once
 TEXT_SLICE = 50_000  # rows per row group of the output Parquet: JSON and CSV are written from it a group at a time
 _ROW = "__row"  # a partition's row number, where some of its rows lose to a copy elsewhere
 

@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
+IO_THREADS = 4  # files read, written or downloaded at once by one step (local disk or S3 round trips)
+
 
 class Storage(Protocol):
     def uri(self, key: str) -> str: ...
