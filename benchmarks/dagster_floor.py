@@ -7,7 +7,10 @@ folder, configured like the project's (its dagster.yaml). The asset bodies do no
 Dagster's: registering the partitions, planning the run, and writing one event per partition and asset.
 In-process executor: no step process start-up, the cheapest way Dagster runs it.
 
-    python -m benchmarks.dagster_floor --partitions N --assets K --home DIR
+    python -m benchmarks.dagster_floor --partitions N --assets K --home DIR [--instance-yaml FILE]
+
+`--instance-yaml` measures another kind of instance (e.g. docs/deploy/dagster.postgres.yaml with its DAGSTER_PG_*
+variables set), to see what a storage setting does to the floor itself.
 
 Prints one JSON line: seconds to open the instance, to add the partitions, to run, and `floor_s`
 (add + run), with the number of materializations the run recorded.
@@ -40,12 +43,12 @@ def build_job(n_assets: int):
         asset_graph=dg.Definitions(assets=[symbol_partitions]).resolve_asset_graph()), partitions
 
 
-def measure(n_partitions: int, n_assets: int, home: Path) -> dict:
+def measure(n_partitions: int, n_assets: int, home: Path, instance_yaml: Path = ROOT / "dagster.yaml") -> dict:
     import dagster as dg
 
     home.mkdir(parents=True, exist_ok=True)
-    if (ROOT / "dagster.yaml").exists():
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    if instance_yaml.exists():
+        shutil.copy(instance_yaml, home / "dagster.yaml")
     t0 = time.time()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs(limit=1)  # creates the SQLite storages, as the CLI does before its first run
@@ -74,10 +77,12 @@ def main(argv=None) -> int:
     parser.add_argument("--partitions", type=int, required=True)
     parser.add_argument("--assets", type=int, default=1, help="per-symbol assets: one per stream that is on")
     parser.add_argument("--home", type=Path, required=True, help="a fresh folder for the SQLite instance")
+    parser.add_argument("--instance-yaml", type=Path, default=ROOT / "dagster.yaml",
+                        help="the instance settings (default: the project's dagster.yaml)")
     args = parser.parse_args(argv)
     if args.partitions < 1 or args.assets < 1:
         parser.error("--partitions and --assets must be >= 1")
-    print(json.dumps(measure(args.partitions, args.assets, args.home)), flush=True)
+    print(json.dumps(measure(args.partitions, args.assets, args.home, args.instance_yaml)), flush=True)
     return 0
 
 
