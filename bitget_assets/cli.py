@@ -10,6 +10,7 @@ import fcntl
 import functools
 import gc
 import json
+import logging
 import os
 import shutil
 import signal
@@ -268,6 +269,11 @@ def _children_off_the_terminal(home: Path) -> None:
     os.dup2(target, 2)
     os.close(target)
     sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
+    # Log records no handler takes (SQLAlchemy's pool logs, with a traceback, a Ctrl-C that lands while it
+    # closes a connection) reach logging's last-resort handler, which writes to sys.stderr, the terminal now:
+    # they go to the log with the children's output instead.
+    logging.lastResort = logging.StreamHandler(sys.__stderr__)
+    logging.lastResort.setLevel(logging.WARNING)
 
 
 def _interrupted_run(result) -> bool:

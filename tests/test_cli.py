@@ -142,3 +142,24 @@ def test_truth_into_a_reader_that_stops_early_ends_quietly():
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120)
     assert json.loads(proc.stdout)["orderId"]
     assert proc.stderr == "", proc.stderr
+
+
+def test_a_library_log_record_goes_to_the_log_not_the_terminal(tmp_path):
+    """A Ctrl-C that lands while SQLAlchemy closes a connection makes its pool log an error with a traceback, to
+    no handler: it belongs in the children's log, not under the command's own "interrupted" line (seen in CI)."""
+    code = (
+        "import logging, sys\n"
+        "from pathlib import Path\n"
+        "from bitget_assets import cli\n"
+        f"cli._children_off_the_terminal(Path({str(tmp_path / 'home')!r}))\n"
+        "try:\n"
+        "    raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    logging.getLogger('sqlalchemy.pool.impl.NullPool').error('Exception closing connection', exc_info=True)\n"
+        "print('bitget-orders: interrupted.', file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "bitget-orders: interrupted.\n", proc.stderr
+    logged = (tmp_path / "home" / "logs" / "children.log").read_text()
+    assert "Exception closing connection" in logged and "KeyboardInterrupt" in logged
