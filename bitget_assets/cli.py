@@ -269,9 +269,13 @@ def _children_off_the_terminal(home: Path) -> None:
     os.dup2(target, 2)
     os.close(target)
     sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
-    # Log records no handler takes (SQLAlchemy's pool logs, with a traceback, a Ctrl-C that lands while it
-    # closes a connection) reach logging's last-resort handler, which writes to sys.stderr, the terminal now:
-    # they go to the log with the children's output instead.
+    # Our own warnings (a 429 pause, an account mid-upgrade) are for the user: they stay on the terminal. Other
+    # libraries' records that no handler takes (SQLAlchemy's pool logs, with a traceback, a Ctrl-C that lands
+    # while it closes a connection) reach logging's last-resort handler: it writes them to the log instead.
+    ours = logging.getLogger("bitget_assets")
+    ours.addHandler(logging.StreamHandler(sys.stderr))
+    ours.setLevel(logging.WARNING)
+    ours.propagate = False
     logging.lastResort = logging.StreamHandler(sys.__stderr__)
     logging.lastResort.setLevel(logging.WARNING)
 
