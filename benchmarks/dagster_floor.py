@@ -82,6 +82,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.partitions < 1 or args.assets < 1:
         parser.error("--partitions and --assets must be >= 1")
+    if not args.instance_yaml.is_file():  # else the floor would be measured on Dagster's defaults, unnoticed
+        parser.error(f"--instance-yaml {args.instance_yaml}: no such file")
     print(json.dumps(measure(args.partitions, args.assets, args.home, args.instance_yaml)), flush=True)
     return 0
 
