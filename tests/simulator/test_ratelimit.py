@@ -128,3 +128,27 @@ def test_v3_endpoints_allow_twenty_per_second():
     assert refusals_without_full_window(log, 20) == []
     assert [r.status_code for r in answers] == [e["status"] for e in log] and 429 in [e["status"] for e in log]
     assert [r.headers["x-mbx-used-remain-limit"] for r in answers[:3]] == ["19", "18", "17"]
+
+
+def test_the_thread_that_stamps_arrivals_outranks_the_clients_when_permitted():
+    """The exchange is another machine: the server thread asks for a higher priority than its clients so a busy
+    runner does not stamp one request late beside ten on time. Without the privilege it keeps the default."""
+    import os
+    import threading
+
+    from bitget_assets.simulator.server import SERVER_NICE
+
+    def try_it(out: list) -> None:  # the same request the server makes, on a throwaway thread
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SERVER_NICE)
+            out.append(True)
+        except OSError:
+            out.append(False)
+
+    permitted: list[bool] = []
+    probe = threading.Thread(target=try_it, args=(permitted,))
+    probe.start()
+    probe.join()
+    with Simulator([SPEC], SimulatorConfig(frozen=True)) as sim:
+        nice = os.getpriority(os.PRIO_PROCESS, sim.thread_native_id)
+    assert nice == (SERVER_NICE if permitted[0] else os.getpriority(os.PRIO_PROCESS, 0))
