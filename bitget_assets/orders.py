@@ -85,16 +85,23 @@ def merge_order(df: pl.DataFrame, *, key: str = "orderId", history_wins: bool = 
     utime = pl.col("uTime").cast(pl.Int64, strict=False).fill_null(-1) if "uTime" in df.columns else pl.lit(-1)
     rank = (pl.col(SOURCE_COL) == "history").fill_null(False) if history_wins and SOURCE_COL in df.columns \
         else pl.lit(False)
-    keys = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), key, utime.alias("_u"),
-                     rank.alias("_h"), pl.col("cTime").cast(pl.Int64).alias("_c"))
+    keys = _row_keys(df, key, utime.alias("_u"), rank.alias("_h"))
     winners = keys.sort(["_h", "_u", "_row"]).unique(subset=[key], keep="last", maintain_order=False)
-    return winners.sort(["_c", *_id_key(key)])["_row"]
+    return _rows_chronologically(winners, key)
 
 
 def chronological_order(df: pl.DataFrame, key: str = "orderId") -> pl.Series:
     """The row numbers of `df` in `sort_chronologically`'s order (for rows unique by `key`)."""
-    keys = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), key,
-                     pl.col("cTime").cast(pl.Int64).alias("_c"))
+    return _rows_chronologically(_row_keys(df, key), key)
+
+
+def _row_keys(df: pl.DataFrame, key: str, *extra: pl.Expr) -> pl.DataFrame:
+    """Row number, `key` and cTime (as `_c`) of every row, and `extra`: what an order of rows is worked out on."""
+    return df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), key,
+                     pl.col("cTime").cast(pl.Int64).alias("_c"), *extra)
+
+
+def _rows_chronologically(keys: pl.DataFrame, key: str) -> pl.Series:
     return keys.sort(["_c", *_id_key(key)])["_row"]
 
 
