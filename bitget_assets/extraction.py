@@ -164,7 +164,7 @@ def _read_streams(client, spool: ScanSpool, datasets, marks: dict, product_types
     if incremental:
         # A refresh reads the open rows first: only those open last time and gone now have finished with an
         # old cTime, so only they make the history read reach further back than the overlap.
-        early = Scanner(client, concurrency, on_page, sink=spool).run(
+        early = Scanner(client, spool, concurrency, on_page).run(
             [Task(s, pt) for ds in incremental for s in streams_of(ds, version=api_version)
              if s.source == "pending" for pt in product_types])
     tasks = []
@@ -182,7 +182,7 @@ def _read_streams(client, spool: ScanSpool, datasets, marks: dict, product_types
                                 for f in spool.kept(s.name, pt) for i in f[dataset_named(ds).key].to_list()}
                 start = refresh_start_ms(marks[ds].get(pt, {}), now_ms - RETENTION_MS, open_now)
                 tasks.append(Task(spec, pt, (start, now_ms)))
-    result = Scanner(client, concurrency, on_page, sink=spool).run(tasks)
+    result = Scanner(client, spool, concurrency, on_page).run(tasks)
     if early is None:
         return result, result.chains, result.splits
     return result, result.chains + early.chains, result.splits + early.splits

@@ -15,8 +15,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import polars as pl
-
 from bitget_assets.bitget.errors import BitgetAPIError
 from bitget_assets.datasets import stream_frame
 from bitget_assets.paging import (
@@ -84,18 +82,11 @@ class Chain:
 
 @dataclass
 class ScanResult:
-    # (slot, product type) -> one frame per page: a page becomes columns as it arrives, while its chain waits for
-    # the rate budget, so no list of a million dicts (~2.5 KB each) builds up and nothing is left to convert.
-    # Empty when the Scanner hands its pages to a sink instead.
-    frames: dict[tuple[str, str], list[pl.DataFrame]] = field(default_factory=dict)
     # (slot, product type) -> [start, end] read completely (recorded once the whole scan has succeeded)
     ranges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     chains: int = 0
     splits: int = 0
     seconds: float = 0.0
-
-    def of(self, slot: str, product_type: str) -> list[pl.DataFrame]:
-        return self.frames.get((slot, product_type), [])
 
 
 DEFAULT_CONCURRENCY = 4  # paging chains in flight at once, unless the account's resource says otherwise
@@ -104,12 +95,13 @@ DEFAULT_CONCURRENCY = 4  # paging chains in flight at once, unless the account's
 class Scanner:
     """A small work-stealing pool of paging chains over one client (and so its rate budgets)."""
 
-    def __init__(self, client, concurrency: int = DEFAULT_CONCURRENCY, on_page: Callable | None = None, sink=None):
+    def __init__(self, client, sink, concurrency: int = DEFAULT_CONCURRENCY, on_page: Callable | None = None):
         self.client = client
         self.concurrency = max(1, concurrency)
         self.on_page = on_page or (lambda chain, rows: None)
-        # sink.add(slot, product type, spec, frame) takes each page as it arrives (any worker thread; e.g. a
-        # spool.ScanSpool, which keeps memory bounded); without one the pages stay in ScanResult.frames.
+        # sink.add(slot, product type, spec, frame) takes each page as it arrives, from any worker thread: a page
+        # becomes columns as it arrives, while its chain waits for the rate budget, so no list of a million dicts
+        # (~2.5 KB each) builds up (spool.ScanSpool keeps memory bounded).
         self.sink = sink
         self.spans = SpanMemory.of(client)
         self._queue: deque[Chain] = deque()
@@ -126,7 +118,6 @@ class Scanner:
         self.result = ScanResult()
         for task in tasks:
             slot = task.key or task.spec.name
-            self.result.frames.setdefault((slot, task.product_type), [])
             if not task.spec.windowed:
                 self._queue.append(Chain(task.spec, task.product_type, slot=slot))
                 continue
@@ -246,11 +237,7 @@ class Scanner:
             raise
         check_advances(spec, chain.cursor, page)
         frame = stream_frame(spec, page.rows, chain.product_type)
-        if self.sink is not None:
-            self.sink.add(chain.slot, chain.product_type, spec, frame)
-        else:
-            with self._cond:
-                self.result.frames[(chain.slot, chain.product_type)].append(frame)
+        self.sink.add(chain.slot, chain.product_type, spec, frame)
         self.on_page(chain, page.rows)
         if not has_more(spec, page):
             return []

@@ -1,6 +1,8 @@
 """Helpers for tests that run against the simulator: clients, ground truth, sliding-window counts."""
 
 import os
+import threading
+from collections import defaultdict
 
 from bitget_assets.bitget import BitgetClient, Credentials
 from bitget_assets.ratelimit import ThreadLimiter
@@ -19,6 +21,21 @@ def client_for(sim, account="demo", *, rate=50.0, **kwargs) -> BitgetClient:
     kwargs.setdefault("rate_limited_pause_s", 0.05)  # 429 pauses grow from 0.05 s, not Bitget's 1 s
     kwargs.setdefault("rate_limited_max_pause_s", 0.4)
     return BitgetClient(creds, ThreadLimiter(rate), **kwargs)
+
+
+class PagesInMemory:
+    """A Scanner sink that keeps every page, (slot, product type) -> frames: the scan as it was before the spool."""
+
+    def __init__(self):
+        self.frames: dict[tuple[str, str], list] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def add(self, slot: str, product_type: str, spec, frame) -> None:
+        with self._lock:
+            self.frames[(slot, product_type)].append(frame)
+
+    def of(self, slot: str, product_type: str) -> list:
+        return self.frames.get((slot, product_type), [])
 
 
 def truth_ids(sim, account="demo") -> set[str]:

@@ -9,7 +9,7 @@ request log, by order, not by time.
 from bitget_assets.scan import Scanner, Task
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from bitget_assets.streams import RETENTION_MS, streams_of
-from tests.simhelpers import NOW_MS, client_for
+from tests.simhelpers import NOW_MS, PagesInMemory, client_for
 
 ALL = ["USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES"]
 HISTORY = "/api/v2/mix/order/orders-history"
@@ -27,7 +27,7 @@ def test_orders_history_keeps_being_read_while_the_plan_endpoints_take_their_fir
         client = client_for(sim, rate=9.5)  # every endpoint its own budget, as at Bitget
         tasks = [Task(s, pt, None if s.source == "pending" else (NOW_MS - RETENTION_MS, NOW_MS))
                  for ds in ("orders", "plan_orders") for s in streams_of(ds) for pt in ALL]
-        Scanner(client, concurrency=4).run(tasks)
+        Scanner(client, PagesInMemory(), concurrency=4).run(tasks)
         paths = [e["endpoint"] for e in sim.request_log() if "/order/" in e["endpoint"]]
     plan_first_pages = sum(1 for p in paths[:40] if "plan" in p)
     assert plan_first_pages >= 18 and paths.count(HISTORY) >= 30, "the account must need both kinds of page"

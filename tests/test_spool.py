@@ -15,7 +15,7 @@ from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from bitget_assets.spool import ScanSpool
 from bitget_assets.storage import LocalStorage
 from bitget_assets.streams import ORDERS_HISTORY, RETENTION_MS, streams_of
-from tests.simhelpers import NOW_MS, client_for
+from tests.simhelpers import NOW_MS, PagesInMemory, client_for
 
 ALL = ["USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES"]
 DATASETS = ("orders", "plan_orders", "fills")
@@ -40,12 +40,14 @@ def small_spools(monkeypatch, made: list, chunk_rows=250, stream_rows=150):
     monkeypatch.setattr(extraction, "ScanSpool", Small)
 
 
-def in_memory_read(client, now_ms):
+def in_memory_read(client, now_ms) -> PagesInMemory:
     """Every stream of every dataset read the way the scan reads them, all pages kept in memory (the scan
     before the spool)."""
     tasks = [Task(s, pt, None if s.source == "pending" else (now_ms - RETENTION_MS, now_ms))
              for ds in DATASETS for s in streams_of(ds) for pt in ALL]
-    return Scanner(client, CONCURRENCY).run(tasks)
+    pages = PagesInMemory()
+    Scanner(client, pages, CONCURRENCY).run(tasks)
+    return pages
 
 
 def sorted_rows(df: pl.DataFrame) -> pl.DataFrame:

@@ -7,7 +7,7 @@ from bitget_assets.scan import Scanner, Task
 from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
 from bitget_assets.streams import V3_ORDERS_HISTORY, V3_ORDERS_PENDING, streams_of
 from bitget_assets.v3map import RAW_COL, fill_row, order_row, plan_row
-from tests.simhelpers import DAY_MS, NOW_MS, client_for, requests_to
+from tests.simhelpers import DAY_MS, NOW_MS, PagesInMemory, client_for, requests_to
 
 STANDARD = ["USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES"]
 # Fields v3 carries without loss; the rest differ by design (v3 spells "" prices "0", net posSide "", ...).
@@ -40,11 +40,12 @@ def test_the_engine_reads_v3_cursor_pages_in_30_day_windows_exactly():
         client = client_for(sim)
         tasks = [Task(V3_ORDERS_HISTORY, pt, (NOW_MS - 90 * DAY_MS, NOW_MS)) for pt in STANDARD]
         tasks += [Task(V3_ORDERS_PENDING, pt) for pt in STANDARD]
-        result = Scanner(client, concurrency=3).run(tasks)
+        pages = PagesInMemory()
+        Scanner(client, pages, concurrency=3).run(tasks)
         truth = {o["orderId"]: o for o in sim.truth("demo")}
         log = requests_to(sim, V3_ORDERS_HISTORY.path)
     d = dataset("orders")
-    df = d.concat(f for frames in result.frames.values() for f in frames)
+    df = d.concat(f for frames in pages.frames.values() for f in frames)
     got = df["orderId"].to_list()
     assert len(got) == len(set(got)) and set(got) == set(truth)
     assert all(int(r["params"]["endTime"]) - int(r["params"]["startTime"]) <= 30 * DAY_MS for r in log)
