@@ -84,9 +84,13 @@ def write_json(storage: Storage, key: str, doc: dict) -> str:
     return storage.write(key, json.dumps(doc, indent=1, sort_keys=True).encode())
 
 
-def read_partition(storage: Storage, key: str, dataset: str = "orders") -> pl.DataFrame:
-    df = read_parquet(storage, partition_base(key, dataset) + ".parquet")
-    return dataset_of(dataset).empty() if df is None else df
+def read_partition(storage: Storage, key: str, dataset: str = "orders",
+                   columns: list[str] | None = None) -> pl.DataFrame:
+    df = read_parquet(storage, partition_base(key, dataset) + ".parquet", columns)
+    if df is not None:
+        return df
+    empty = dataset_of(dataset).empty()
+    return empty if columns is None else empty.select(columns)
 
 
 def read_partition_state(storage: Storage, key: str, dataset: str = "orders") -> dict:
