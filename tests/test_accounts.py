@@ -11,8 +11,9 @@ import pytest
 
 from bitget_assets.accounts import Account
 from bitget_assets.settings import SettingsError, load_settings
-from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from bitget_assets.simulator import AccountSpec, SimulatorConfig
 from tests.simhelpers import HISTORY, NOW_MS, PENDING
+from tests.simprocess import SimulatorProcess
 
 TWO = {"BITGET_ACCOUNTS": "alpha,beta"} | {
     f"BITGET_{name}_API_{field}": f"{name.lower()}-{field.lower()}"
@@ -109,7 +110,7 @@ def test_two_accounts_extract_side_by_side_and_a_bad_key_stalls_only_its_own(tmp
     fast, naming the cause, and the command says which account failed."""
     specs = [AccountSpec(name=n, seed=s, orders=o, symbols=k, now_ms=NOW_MS)
              for n, s, o, k in (("alpha", 31, 2500, 8), ("beta", 32, 1800, 6), ("gamma", 33, 500, 3))]
-    with Simulator(specs, SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)) as sim:
+    with SimulatorProcess(specs, SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)) as sim:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BITGET_", "DAGSTER_"))}
         env |= {"BITGET_ACCOUNTS": "alpha,beta,gamma", "BITGET_BASE_URL": sim.base_url,
                 "DAGSTER_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}

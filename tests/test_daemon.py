@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from bitget_assets.simulator import AccountSpec, SimulatorConfig
 from tests.dagster_dev import LOCATION, _free_port, _graphql, _log_tail, _stop, _wait_until_served
 from tests.simhelpers import NOW_MS, sim_env
+from tests.simprocess import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -67,7 +68,7 @@ def test_schedule_sensor_backfill_and_single_partition_through_the_daemon(tmp_pa
     port = _free_port()
     base, log = f"http://127.0.0.1:{port}", tmp_path / "dagster-dev.log"
     cfg = SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)
-    with Simulator([SPEC], cfg) as sim:
+    with SimulatorProcess([SPEC], cfg) as sim:
         env = sim_env(sim, DAGSTER_HOME=str(home), BITGET_OUTPUT=str(out), BITGET_REFRESH_CRON="* * * * *",
                       TMPDIR=str(tmp))
         with open(log, "wb") as sink:

@@ -8,8 +8,9 @@ import sys
 import polars as pl
 import pytest
 
-from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from bitget_assets.simulator import AccountSpec, SimulatorConfig
 from tests.simhelpers import HISTORY, NOW_MS, PENDING, sim_env
+from tests.simprocess import SimulatorProcess
 
 SPEC = AccountSpec(name="demo", seed=21, orders=2500, symbols=14, now_ms=NOW_MS)
 
@@ -27,7 +28,7 @@ def run_extract(sim, tmp_path, output, extra_env=None, *args):
 @pytest.fixture(scope="module")
 def limited_sim():
     cfg = SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)
-    with Simulator([SPEC], cfg) as sim:
+    with SimulatorProcess([SPEC], cfg) as sim:
         yield sim
 
 

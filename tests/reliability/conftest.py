@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bitget_assets.simulator import FaultConfig, Simulator
+from bitget_assets.simulator import FaultConfig
 from bitget_assets.simulator.faults import KINDS
 from tests.reliability import batches
 from tests.reliability.batches import batch, on_session_end
@@ -32,7 +32,9 @@ from tests.reliability.helpers import (
     seed_with,
     start_extract,
     start_simulator,
+    start_simulator_process,
 )
+from tests.simprocess import SimulatorProcess
 
 # Tests that wait for no batch run first (in the main thread, while the batches work in the background),
 # then the others in about the order their batches finish.
@@ -70,7 +72,7 @@ def tmpdir_of(work: Path) -> str:
 
 @dataclass
 class Reference:
-    sim: Simulator
+    sim: SimulatorProcess
     work: Path
     out: Path
     home: Path
@@ -84,7 +86,7 @@ class Reference:
 @batch()
 def reference(tmp_path_factory) -> Reference:
     """A fault-free extraction of SPEC into a fresh folder and DAGSTER_HOME (the simulator stays up)."""
-    sim = start_simulator()
+    sim = start_simulator_process()
     on_session_end(sim.stop)
     work = tmp_path_factory.mktemp("reference")
     result = run_extract(sim, work, work / "out", TMPDIR=tmpdir_of(work))
@@ -126,10 +128,10 @@ class MatrixRun:
 
 @batch(needs=("reference",))
 def matrix(tmp_path_factory, reference: Reference) -> dict[str, MatrixRun]:
-    sims: dict[str, Simulator] = {}
+    sims: dict[str, SimulatorProcess] = {}
     for kind, (faults, need, cap) in FAULTS.items():
-        sims[kind] = start_simulator(faults=faults, seed=seed_with(faults, need, cap=cap))
-    sims["second_full_run"] = start_simulator()
+        sims[kind] = start_simulator_process(faults=faults, seed=seed_with(faults, need, cap=cap))
+    sims["second_full_run"] = start_simulator_process()
     try:
         runs = {}
         for kind, sim in sims.items():

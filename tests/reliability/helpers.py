@@ -21,6 +21,7 @@ import polars as pl
 from bitget_assets.simulator import AccountSpec, FaultConfig, Simulator, SimulatorConfig
 from bitget_assets.simulator.faults import FaultInjector
 from bitget_assets.simulator.ratelimit import max_in_window
+from tests.simprocess import SimulatorProcess
 
 NOW_MS = 1_790_000_000_000  # a fixed data clock: every run of a spec sees the same account
 DAY_MS = 86_400_000
@@ -40,13 +41,21 @@ ALL_SECRETS = (SECRET, PASSPHRASE, WRONG_SECRET, WRONG_PASSPHRASE)
 SPEC = AccountSpec(name="reliab", seed=77, orders=2400, symbols=10, now_ms=NOW_MS)
 
 
+def _config(**config) -> SimulatorConfig:
+    return SimulatorConfig(**{"rate_limit": 10, "latency": (0.01, 0.04), "frozen": True} | config)
+
+
 def start_simulator(spec: AccountSpec = SPEC, **config) -> Simulator:
     """A started simulator whose account signs with the distinctive secret and passphrase above."""
-    settings = {"rate_limit": 10, "latency": (0.01, 0.04), "frozen": True} | config
-    sim = Simulator([spec], SimulatorConfig(**settings)).start()
+    sim = Simulator([spec], _config(**config)).start()
     account = sim.accounts[spec.name]
     account.api_secret, account.passphrase = SECRET, PASSPHRASE  # read by the server on every request
     return sim
+
+
+def start_simulator_process(spec: AccountSpec = SPEC, **config) -> SimulatorProcess:
+    """As start_simulator, in a process of its own: for runs judged by the server's arrival stamps."""
+    return SimulatorProcess([spec], _config(**config), {spec.name: (SECRET, PASSPHRASE)}).start()
 
 
 def seed_with(faults: FaultConfig, need: dict[str, int], *, within: int = 20, cap: dict | None = None) -> int:
