@@ -16,9 +16,10 @@ import pytest
 
 from bitget_assets.bitget import PRODUCT_TYPES
 from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG
-from bitget_assets.simulator import AccountSpec, Simulator, SimulatorConfig
+from bitget_assets.simulator import AccountSpec, SimulatorConfig
 from tests.scaleout.cluster import Worker, delete_prefix, require_module, run_tag, stop_group
 from tests.simhelpers import HISTORY, NOW_MS, PENDING, sim_env
+from tests.simprocess import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ DIRECT_READS = {SCAN_RUN_TAG: DIRECT_READ}
 
 @dataclass
 class Cluster:
-    sim: Simulator
+    sim: SimulatorProcess
     env: dict
     folder: Path
     output: Path
@@ -67,7 +68,7 @@ def cluster(tmp_path_factory, redis_url, pg_database, rabbit_broker):
     shutil.copy(INSTANCE_YAML, home / "dagster.yaml")
     prefix = f"{run_tag()}:"
     cfg = SimulatorConfig(rate_limit=10, latency=(0.02, 0.06), frozen=True)
-    with Simulator(list(SPECS.values()), cfg) as sim:
+    with SimulatorProcess(list(SPECS.values()), cfg) as sim:
         # What every process of the deployment shares: the CLI/run process and each worker.
         accounts = {"BITGET_ACCOUNTS": ",".join(SPECS), "BITGET_BASE_URL": sim.base_url}
         for name in SPECS:
