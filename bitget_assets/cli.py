@@ -140,7 +140,8 @@ class _ProgressLine(threading.Thread):
         self.listener, self.started, self.stop = listener, started, threading.Event()
         self.total_symbols = 0
         self.tty = sys.stderr.isatty()
-        self.recent: deque[tuple[float, float]] = deque(maxlen=8)  # (time, requests) over the last few seconds
+        # (time, requests) over the last few seconds; the start counts, so the first line has a true rate
+        self.recent: deque[tuple[float, float]] = deque([(started, 0.0)], maxlen=8)
 
     def run(self) -> None:
         while not self.stop.wait(0.5 if self.tty else 5.0):
@@ -339,6 +340,11 @@ def extract_account(settings, account, args) -> int:
     with ExitStack() as stack:
         demo_file = "" if account.credential_vars else _demo_file(stack, args)
         listener = stack.enter_context(ProgressListener())
+        # Shown from the start: Dagster's import and instance take seconds the scan is already reading in.
+        line = _ProgressLine(listener, started)
+        if not args.quiet:
+            line.start()
+            stack.callback(line.stop.set)  # an error before the run (instance, code location) ends it too
         # The scan needs no Dagster: it reads while Dagster is imported and its run is started.
         early = (start_early_scan(settings, account, demo_file=demo_file, progress_address=listener.address,
                                   s3_endpoint_url=s3_endpoint_url)
@@ -362,9 +368,6 @@ def extract_account(settings, account, args) -> int:
         gc.freeze()
         config = run_config(account, demo_file=demo_file, progress_address=listener.address,
                             s3_endpoint_url=s3_endpoint_url)
-        line = _ProgressLine(listener, started)
-        if not args.quiet:
-            line.start()
         tags = {EXTRACTION_STARTED_TAG: str(started)}
         try:
             early_tag = {EARLY_SCAN_TAG: early.scan_id} if early is not None else {}

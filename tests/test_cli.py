@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,6 +108,10 @@ def test_progress_without_a_terminal_prints_plain_lines(tmp_path):
     assert "\r" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "orders read" in ln]
     assert lines and lines[-1].rstrip().endswith("symbols done 6/6"), proc.stderr
+    # The rate counts from the start: a line that saw requests never says 0.0/s (the first line once did).
+    for ln in lines:
+        requests, rate = re.search(r"(\d+) requests \(\s*([\d.]+)/s\)", ln).groups()
+        assert int(requests) == 0 or float(rate) > 0, ln
 
 
 def test_the_scan_starts_before_dagster_and_its_run_records_it(tmp_path):
