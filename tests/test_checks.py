@@ -6,9 +6,9 @@ import pytest
 
 from bitget_assets import dataset_checks
 from bitget_assets import history_store as hs
-from bitget_assets.assets import _verdict_result, coverage_check, output_checks
 from bitget_assets.checks import partition_problems
 from bitget_assets.orders import orders_frame
+from bitget_assets.sorted_checks import coverage_check, output_checks, verdict_result
 from bitget_assets.storage import LocalStorage
 
 CHECKS = {"unique_order_ids", "sorted_by_ctime_then_order_id", "count_equals_sum_of_partitions"}
@@ -129,8 +129,8 @@ def test_an_order_older_than_the_fills_history_we_read_is_a_warning():
 
 def test_a_failing_cross_check_is_an_error_and_one_outside_coverage_a_warning():
     key = dg.AssetKey("sorted_fills")
-    failed = _verdict_result("fills_link_to_orders", dataset_checks.Verdict(failures=["1"]), key)
-    warned = _verdict_result("fills_link_to_orders", dataset_checks.Verdict(warnings=["1"]), key)
+    failed = verdict_result("fills_link_to_orders", dataset_checks.Verdict(failures=["1"]), key)
+    warned = verdict_result("fills_link_to_orders", dataset_checks.Verdict(warnings=["1"]), key)
     assert (failed.passed, failed.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert (warned.passed, warned.severity) == (False, dg.AssetCheckSeverity.WARN)
 

@@ -9,11 +9,11 @@ import pytest
 from bitget_assets import history_store as hs
 from bitget_assets import orders as table
 from bitget_assets import sorted_merge
-from bitget_assets.assets import output_checks
 from bitget_assets.datasets import dataset, write_outputs
 from bitget_assets.imports import PROVENANCE_COL, merge_sources
 from bitget_assets.imports.parse import EXPORT_SOURCE
 from bitget_assets.partitions import partition_key
+from bitget_assets.sorted_checks import output_checks
 from bitget_assets.storage import LocalStorage
 
 GENERATED = "2026-12-02T00:00:00+00:00"
