@@ -24,10 +24,7 @@ from bitget_assets.datasets import dataset
 from bitget_assets.early_scan import EARLY_SCAN_TAG
 from bitget_assets.identity import account_identity, api_version_of
 from bitget_assets.imported import partition_keys, read_imported, read_imports, write_imported
-from bitget_assets.imports import (
-    ExportFileError,
-    MissingTimeZoneError,
-)
+from bitget_assets.imports import ExportFileError, MissingTimeZoneError
 from bitget_assets.lineage import DIRECT_READ, SCAN_RUN_TAG, ScanRef, latest_scan, scan_metadata, scan_of_run
 from bitget_assets.partitions import parse_partition_key, symbols_partitions
 from bitget_assets.resources import BitgetResource, ProgressResource, RateLimiterResource, StorageResource

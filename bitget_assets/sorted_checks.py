@@ -30,16 +30,18 @@ def import_checks(orders, imported, keys, asset_key: dg.AssetKey) -> list[dg.Ass
     ]
 
 
-def _id_word(ds: str) -> str:
-    return "trade_id" if dataset(ds).key == "tradeId" else "order_id"
+def _id_word(key: str) -> str:
+    """How a check names the id column `key`: unique_order_ids, sorted_by_ctime_then_trade_id."""
+    return "trade_id" if key == "tradeId" else "order_id"
 
 
 def check_specs(account: Account, ds: str, datasets) -> list[dg.AssetCheckSpec]:
     key, asset = dataset(ds).key, account.asset_key(f"sorted_{ds}")
+    word = _id_word(key)
     specs = [
-        dg.AssetCheckSpec(f"unique_{_id_word(ds)}s", asset=asset,
+        dg.AssetCheckSpec(f"unique_{word}s", asset=asset,
                           description=f"Every {key} appears once in the written {ds}.parquet."),
-        dg.AssetCheckSpec(f"sorted_by_ctime_then_{_id_word(ds)}", asset=asset,
+        dg.AssetCheckSpec(f"sorted_by_ctime_then_{word}", asset=asset,
                           description=f"The written file is in (cTime, numeric {key}) order."),
         dg.AssetCheckSpec("count_equals_sum_of_partitions", asset=asset,
                           description="Rows written equal the rows of all symbol partitions together."),
@@ -67,7 +69,7 @@ def check_specs(account: Account, ds: str, datasets) -> list[dg.AssetCheckSpec]:
 def output_checks(df: pl.DataFrame | pl.LazyFrame, partition_rows: int, key: str = "orderId",
                   asset_key: dg.AssetKey | None = None) -> list[dg.AssetCheckResult]:
     """`df`: the written rows, or a scan of the written file (read two columns, a slice at a time)."""
-    word = "trade_id" if key == "tradeId" else "order_id"
+    word = _id_word(key)
     rows, ids_unique, in_order = id_figures(df, key)
     return [
         dg.AssetCheckResult(asset_key=asset_key, check_name=f"unique_{word}s", passed=ids_unique,
@@ -126,12 +128,12 @@ def cross_checks(ds: str, written: dict, asset_key: dg.AssetKey,
     orders, rows, since = written["orders"], written[ds], covered_from or {}
     if ds == "plan_orders":
         return [verdict_result("executed_plans_link_to_orders",
-                                dataset_checks.plans_link_to_orders(rows, orders, since.get("orders")), asset_key)]
+                               dataset_checks.plans_link_to_orders(rows, orders, since.get("orders")), asset_key)]
     if ds == "fills":
         return [verdict_result("fills_link_to_orders",
-                                dataset_checks.fills_link_to_orders(rows, orders, since.get("orders")), asset_key),
+                               dataset_checks.fills_link_to_orders(rows, orders, since.get("orders")), asset_key),
                 verdict_result("fills_add_up_to_orders",
-                                dataset_checks.fills_add_up_to_orders(rows, orders, since.get("fills")), asset_key)]
+                               dataset_checks.fills_add_up_to_orders(rows, orders, since.get("fills")), asset_key)]
     return []
 
 
