@@ -1,18 +1,27 @@
-"""Rate limiters that space requests evenly (GCRA: each caller takes the next free slot).
+"""Rate limiters that space requests evenly (GCRA: each caller takes the next free slot) and never let more
+than the budget's requests fall in one server-side second, whatever our own machine's delays.
 
 An evenly spaced stream keeps every sliding 1-second window at the budget, where a token bucket
-admits bursts that a strict exchange answers with 429 (measured: docs/performance.md).
-The file backend shares one schedule between all processes of a machine through `fcntl.flock`;
-the Redis backend shares it between any number of machines.
+admits bursts that a strict exchange answers with 429 (measured: docs/performance.md). Spacing alone
+cannot see what happens after a slot: a process descheduled between its slot and its send arrives
+late, beside the next request. So `sending()` also keeps a window of the requests themselves: a
+request counts from the moment it passes (before its bytes leave) until one window after its answer
+came in. Whenever the server stamped it, that stamp lay in this span, so admitting a request only
+while fewer than the budget's requests are counted keeps every server-side second within the budget.
+The file backend shares both between all processes of a machine through `fcntl.flock`; the Redis
+backend shares them between any number of machines.
 """
 
 import fcntl
 import hashlib
+import math
 import os
+import secrets
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -26,9 +35,38 @@ class Limiter(Protocol):
         send one request; returns the seconds waited."""
         ...
 
+    def sending(self, key: str, requests_per_second: float | None = None, *, also: Sequence[Budget] = (),
+                hold_s: float = ...) -> AbstractContextManager[float]:
+        """`acquire()`, then wait until fewer than the budget's requests (its rate, rounded up) of `key` are
+        unanswered or were answered within the last second; the request is counted so until one second
+        after the block ends. Send inside the block and leave it as the answer arrives. Yields the seconds
+        waited."""
+        ...
+
     def pause(self, key: str, seconds: float) -> float:
         """Give `key` no slot for the next `seconds`, in every process sharing it; returns the pause in force."""
         ...
+
+
+WINDOW_S = 1.0  # the exchange counts requests per second
+IN_FLIGHT_HOLD_S = 60.0  # an unanswered request counts this long at most (its process may have died)
+IN_FLIGHT_POLL_S = 0.01  # the budget's requests are all unanswered: look again after this long
+
+
+def window_limit(requests_per_second: float) -> int:
+    """Requests one window may hold at this pace: Bitget's 10/s spaced at 9.5/s still allows 10."""
+    return max(1, math.ceil(requests_per_second - 1e-9))
+
+
+def _admission_wait(entries: Sequence[tuple[float, bool]], now: float, limit: int) -> float:
+    """Seconds until a request may pass, given each counted request's (release time, still unanswered);
+    0 when it may pass now. Unanswered requests release at their hold deadline, so they are never the
+    one to wait for: then look again shortly."""
+    live = sorted((e for e in entries if e[0] > now), reverse=True)
+    if len(live) < limit:
+        return 0.0
+    release, unanswered = live[limit - 1]
+    return IN_FLIGHT_POLL_S if unanswered else release - now
 
 
 class _Gcra:
@@ -79,6 +117,30 @@ class _Gcra:
                 break
         return waited
 
+    def _enter(self, key: str, token: str, limit: int, hold_s: float) -> float:
+        """Count `token` as unanswered in `key`'s window if fewer than `limit` requests are counted (return 0),
+        else return the seconds to wait before asking again."""
+        raise NotImplementedError
+
+    def _answered(self, key: str, token: str) -> None:
+        """`token`'s answer is in: it counts until one window from now."""
+        raise NotImplementedError
+
+    @contextmanager
+    def sending(self, key: str, requests_per_second: float | None = None, *, also: Sequence[Budget] = (),
+                hold_s: float = IN_FLIGHT_HOLD_S) -> Iterator[float]:
+        rate = 1.0 / self.interval if requests_per_second is None else requests_per_second
+        limit = window_limit(rate)
+        waited = self.acquire(key, requests_per_second, also=also)
+        token = secrets.token_hex(8)
+        while (wait := self._enter(key, token, limit, hold_s)) > 0:
+            time.sleep(wait)
+            waited += wait
+        try:
+            yield waited
+        finally:
+            self._answered(key, token)
+
     def pause(self, key: str, seconds: float) -> float:
         if seconds < 0:
             raise ValueError(f"a pause cannot be negative ({seconds} s)")
@@ -97,6 +159,7 @@ class ThreadLimiter(_Gcra):
     def __init__(self, requests_per_second: float, max_late_s: float | None = None):
         super().__init__(requests_per_second, max_late_s)
         self._next_free: dict[str, float] = {}
+        self._windows: dict[str, dict[str, tuple[float, bool]]] = {}
         self._lock = threading.Lock()
 
     def _reserve(self, key: str, interval: float) -> float:
@@ -112,11 +175,26 @@ class ThreadLimiter(_Gcra):
             until = self._next_free[key] = max(now + seconds, self._next_free.get(key, 0.0))
         return until - now
 
+    def _enter(self, key: str, token: str, limit: int, hold_s: float) -> float:
+        with self._lock:
+            now = time.time()
+            window = {t: e for t, e in self._windows.get(key, {}).items() if e[0] > now}
+            self._windows[key] = window
+            wait = _admission_wait(list(window.values()), now, limit)
+            if wait == 0:
+                window[token] = (now + hold_s, True)
+        return wait
+
+    def _answered(self, key: str, token: str) -> None:
+        with self._lock:
+            self._windows.setdefault(key, {})[token] = (time.time() + WINDOW_S, False)
+
 
 class FileLimiter(_Gcra):
     """Cross-process GCRA: the next free slot of each key lives in a small file under an exclusive lock."""
 
     _SLOT = struct.Struct("<d")
+    _COUNTED = struct.Struct("<8sd?")  # token, release time, unanswered
 
     def __init__(self, requests_per_second: float, state_dir: str | os.PathLike, max_late_s: float | None = None):
         super().__init__(requests_per_second, max_late_s)
@@ -156,6 +234,41 @@ class FileLimiter(_Gcra):
 
         return self._update(key, push)
 
+    def _update_window(self, key: str, step) -> float:
+        """Apply `step(counted, now) -> (result, counted)` to `key`'s counted requests ({token: (release,
+        unanswered)}, those still counting) under the window file's lock; return the result."""
+        fd = os.open(self._path(key).with_suffix(".window"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, os.fstat(fd).st_size, 0)
+            now = time.time()
+            size = self._COUNTED.size
+            records = (self._COUNTED.unpack_from(raw, i) for i in range(0, len(raw) - size + 1, size))
+            counted = {token: (release, unanswered) for token, release, unanswered in records if release > now}
+            result, counted = step(counted, now)
+            data = b"".join(self._COUNTED.pack(t, r, u) for t, (r, u) in counted.items())
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
+        return result
+
+    def _enter(self, key: str, token: str, limit: int, hold_s: float) -> float:
+        def admit(counted, now):
+            wait = _admission_wait(list(counted.values()), now, limit)
+            if wait == 0:
+                counted[bytes.fromhex(token)] = (now + hold_s, True)
+            return wait, counted
+
+        return self._update_window(key, admit)
+
+    def _answered(self, key: str, token: str) -> None:
+        def release(counted, now):
+            counted[bytes.fromhex(token)] = (now + WINDOW_S, False)
+            return None, counted
+
+        self._update_window(key, release)
+
 
 class RedisLimiter(_Gcra):
     """Cross-machine GCRA: the next free slot of each key lives in Redis, taken atomically by a Lua script.
@@ -188,6 +301,39 @@ redis.call('SET', KEYS[1], string.format('%.0f', until_us), 'PX', ttl_ms)
 return until_us - now
 """
 
+    # KEYS[1] unanswered requests (score: hold deadline, µs), KEYS[2] answered ones (score: release, µs);
+    # ARGV[1] limit, ARGV[2] token, ARGV[3] hold (µs), ARGV[4] TTL margin (ms). Returns 0 once counted,
+    # -1 while the budget's requests are all unanswered, else the µs until the oldest counted one is released.
+    _ENTER_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
+local limit = tonumber(ARGV[1])
+local unanswered = redis.call('ZCARD', KEYS[1])
+local answered = redis.call('ZCARD', KEYS[2])
+if unanswered + answered < limit then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[3])), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) / 1000) + tonumber(ARGV[4]))
+  return 0
+end
+if unanswered >= limit then return -1 end
+local rank = limit - unanswered - 1
+local oldest = redis.call('ZREVRANGE', KEYS[2], rank, rank, 'WITHSCORES')
+return tonumber(oldest[2]) - now
+"""
+    # KEYS[1], KEYS[2] as above; ARGV[1] token, ARGV[2] window (µs), ARGV[3] TTL margin (ms).
+    _ANSWERED_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[2]) / 1000) + tonumber(ARGV[3]))
+return 0
+"""
+
     def __init__(
         self,
         requests_per_second: float,
@@ -207,6 +353,8 @@ return until_us - now
         self.client = client
         self._take_slot = client.register_script(self._SCRIPT)  # EVALSHA, falling back to EVAL once
         self._push_slot = client.register_script(self._PAUSE_SCRIPT)
+        self._enter_window = client.register_script(self._ENTER_SCRIPT)
+        self._leave_window = client.register_script(self._ANSWERED_SCRIPT)
 
     def redis_key(self, key: str) -> str:
         # Keys may carry account identifiers: hash them, as FileLimiter does, so none reaches Redis.
@@ -219,3 +367,16 @@ return until_us - now
     def _pause(self, key: str, seconds: float) -> float:
         args = (round(seconds * 1_000_000), self.ttl_margin_ms)
         return int(self._push_slot(keys=[self.redis_key(key)], args=args)) / 1_000_000
+
+    def _window_keys(self, key: str) -> list[str]:
+        base = self.redis_key(key)
+        return [f"{base}:unanswered", f"{base}:answered"]
+
+    def _enter(self, key: str, token: str, limit: int, hold_s: float) -> float:
+        args = (limit, token, round(hold_s * 1_000_000), self.ttl_margin_ms)
+        wait_us = int(self._enter_window(keys=self._window_keys(key), args=args))
+        return IN_FLIGHT_POLL_S if wait_us < 0 else wait_us / 1_000_000
+
+    def _answered(self, key: str, token: str) -> None:
+        args = (token, round(WINDOW_S * 1_000_000), self.ttl_margin_ms)
+        self._leave_window(keys=self._window_keys(key), args=args)

@@ -1,6 +1,8 @@
 """The cross-process limiter spaces requests evenly: no sliding 1-s window ever holds more than the budget."""
 
+import contextlib
 import multiprocessing as mp
+import threading
 import time
 
 import pytest
@@ -129,3 +131,83 @@ def test_the_memory_backend_is_one_budget_per_process():
     resource = RateLimiterResource(backend="memory", requests_per_second=7.25)
     assert resource.get_limiter() is resource.get_limiter()
     assert RateLimiterResource(backend="memory", requests_per_second=7.25).get_limiter() is resource.get_limiter()
+
+
+# -- the window of requests: what spacing alone cannot see ------------------------------------------------------
+
+
+def stalled_then_on_time(limiter, enter, stall_s=0.15, n=12):
+    """Request 0 passes its slot, then its process stalls `stall_s` before the bytes leave; requests 1..n go on
+    time. `enter(limiter)` is the context the sender holds around a send. Returns the server's arrival stamps."""
+    arrivals, started = [], threading.Event()
+
+    def stalled():
+        with enter(limiter):
+            started.set()
+            time.sleep(stall_s)
+            arrivals.append(time.time())
+
+    t = threading.Thread(target=stalled)
+    t.start()
+    started.wait(5)
+    for _ in range(n):
+        with enter(limiter):
+            arrivals.append(time.time())
+    t.join()
+    return arrivals
+
+
+def spaced_only(limiter):
+    limiter.acquire("uid:/orders")
+    return contextlib.nullcontext()
+
+
+def counted(limiter):
+    return limiter.sending("uid:/orders")
+
+
+def limiter_of(backend, rate, tmp_path):
+    return ThreadLimiter(rate) if backend == "thread" else FileLimiter(rate, tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["thread", "file"])
+def test_a_request_stalled_after_its_slot_cannot_crowd_a_server_second(tmp_path, backend):
+    # Spacing alone: the stalled request arrives beside on-time ones, 11 or more in one second, a 429 at Bitget.
+    assert max_in_window(stalled_then_on_time(limiter_of(backend, 10, tmp_path / "a"), spaced_only)) > 10
+    # Counted from its pass to a second after its answer, it holds the tenth next request back instead.
+    arrivals = stalled_then_on_time(limiter_of(backend, 10, tmp_path / "b"), counted)
+    assert len(arrivals) == 13 and max_in_window(arrivals) <= 10
+    assert max(arrivals) - min(arrivals) < 1.6  # held for the stall, not for a whole second more
+
+
+@pytest.mark.parametrize("backend", ["thread", "file"])
+def test_unanswered_requests_count_until_a_second_after_their_answer(tmp_path, backend):
+    limiter = limiter_of(backend, 1000, tmp_path)
+    answered = []
+
+    def slow_request():
+        with limiter.sending("uid:/orders", 3):  # a budget of 3 a second
+            time.sleep(0.5)
+        answered.append(time.time())
+
+    threads = [threading.Thread(target=slow_request) for _ in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    with limiter.sending("uid:/orders", 3) as waited:  # its slot comes at 1 s; three are still unanswered
+        passed = time.time()
+    for t in threads:
+        t.join()
+    assert passed >= min(answered) + 1.0 - 0.005, (passed, answered)
+    assert passed < min(answered) + 1.3
+    assert waited > 1.3
+
+
+@pytest.mark.parametrize("backend", ["thread", "file"])
+def test_a_dead_senders_request_stops_counting_after_its_hold(tmp_path, backend):
+    limiter = limiter_of(backend, 1, tmp_path)
+    assert limiter._enter("uid:/orders", "deadbeefdeadbeef", 1, 0.3) == 0  # counted, never answered
+    began = time.monotonic()
+    with limiter.sending("uid:/orders"):
+        held = time.monotonic() - began
+    assert 0.25 < held < 0.6

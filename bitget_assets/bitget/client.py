@@ -223,23 +223,24 @@ class BitgetClient:
         query = canonical_query(params)
         if signed and self.server_clock.offset_ms is None:
             self.server_clock.sync(self.server_clock.generation)  # before our slot: its request takes one too
-        # Every attempt, retries included, spends one slot of the UID's budget for this endpoint and of the IP's.
-        self.limiter.acquire(self.budget_key(path), rate_per_s, also=self._ip_budget)
-        headers = {"locale": "en-US"}
-        if signed:
-            # Taken after the limiter's wait (a pause can last a minute), on the exchange's clock.
-            timestamp = str(self.server_clock.now_ms())
-            headers |= {
-                "ACCESS-KEY": self.credentials.api_key,
-                "ACCESS-SIGN": sign(self.credentials.api_secret, timestamp, "GET", path, query),
-                "ACCESS-TIMESTAMP": timestamp,
-                "ACCESS-PASSPHRASE": self.credentials.passphrase,
-            }
-        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
-        self.stats.add(requests=1)
-        sent = self.clock()
-        resp = self.session.get(url, headers=headers, timeout=self.timeout)
-        received = self.clock()
+        # Every attempt, retries included, spends one slot of the UID's budget for this endpoint and of the IP's,
+        # and counts in the endpoint's window from before it is sent until a second after its answer.
+        with self.limiter.sending(self.budget_key(path), rate_per_s, also=self._ip_budget):
+            headers = {"locale": "en-US"}
+            if signed:
+                # Taken after the limiter's wait (a pause can last a minute), on the exchange's clock.
+                timestamp = str(self.server_clock.now_ms())
+                headers |= {
+                    "ACCESS-KEY": self.credentials.api_key,
+                    "ACCESS-SIGN": sign(self.credentials.api_secret, timestamp, "GET", path, query),
+                    "ACCESS-TIMESTAMP": timestamp,
+                    "ACCESS-PASSPHRASE": self.credentials.passphrase,
+                }
+            url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+            self.stats.add(requests=1)
+            sent = self.clock()
+            resp = self.session.get(url, headers=headers, timeout=self.timeout)
+            received = self.clock()
         took = max(received - sent, 0.0)
         self.round_trip_s = took if self.round_trip_s is None else 0.8 * self.round_trip_s + 0.2 * took
         data = self._parse(resp, path)

@@ -10,7 +10,7 @@ from bitget_assets.ratelimit import RedisLimiter
 from bitget_assets.resources import RateLimiterResource
 from tests.scaleout.cluster import require_module
 from tests.scaleout.hammer import hammer
-from tests.test_ratelimit import max_in_window
+from tests.test_ratelimit import counted, max_in_window, stalled_then_on_time
 
 KEY = "acct-7494337077:/api/v2/mix/order/orders-history"
 PROCESSES, PER_PROCESS, RATE = 5, 10, 9.5
@@ -118,3 +118,27 @@ def test_a_second_budget_is_shared_in_redis(redis_url, redis_prefix):
         limiter.acquire(f"{KEY}-{i % 4}", also=[("ip", 20)])
         stamps.append(time.time())
     assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.045
+
+
+def test_a_stalled_request_holds_the_window_in_redis(redis_url, redis_prefix):
+    """The window of requests lives in Redis too: a request that stalls after its slot holds the tenth next one
+    back, and what it leaves in Redis is hashed and expires."""
+    limiter = RedisLimiter(10, redis_url, redis_prefix, ttl_margin_ms=300)
+    arrivals = stalled_then_on_time(limiter, counted)
+    assert len(arrivals) == 13 and max_in_window(arrivals) <= 10
+    keys = {k.decode() for k in limiter.client.scan_iter(match=f"{redis_prefix}*")}
+    unanswered, answered = limiter._window_keys("uid:/orders")
+    assert answered in keys and keys <= {limiter.redis_key("uid:/orders"), unanswered, answered}
+    assert all("orders" not in k for k in keys)
+    time.sleep(1.5)  # a second after the last answer, plus the margin: nothing is left behind
+    assert not list(limiter.client.scan_iter(match=f"{redis_prefix}*"))
+
+
+def test_a_dead_workers_request_stops_counting_in_redis(redis_url, redis_prefix):
+    limiter = RedisLimiter(1, redis_url, redis_prefix)
+    assert limiter._enter(KEY, "deadbeefdeadbeef", 1, 0.3) == 0  # counted, never answered
+    assert limiter._enter(KEY, "other", 1, 0.3) > 0  # the budget's one request is unanswered: wait
+    began = time.monotonic()
+    with limiter.sending(KEY):
+        held = time.monotonic() - began
+    assert 0.25 < held < 0.6
