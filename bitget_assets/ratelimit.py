@@ -8,6 +8,10 @@ late, beside the next request. So `sending()` also keeps a window of the request
 request counts from the moment it passes (before its bytes leave) until one window after its answer
 came in. Whenever the server stamped it, that stamp lay in this span, so admitting a request only
 while fewer than the budget's requests are counted keeps every server-side second within the budget.
+The sender may shorten the span by the round trip every request pays (the fastest it has seen,
+`Pass.credit_s`): a request stamped late also answers late by as much, so it still counts as long
+as it must, and an exchange far away costs no throughput. That credit assumes the fastest round
+trip had no delay of its own on either leg; the spacing's margin absorbs what it had.
 The file backend shares both between all processes of a machine through `fcntl.flock`; the Redis
 backend shares them between any number of machines.
 """
@@ -22,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -36,11 +41,11 @@ class Limiter(Protocol):
         ...
 
     def sending(self, key: str, requests_per_second: float | None = None, *, also: Sequence[Budget] = (),
-                hold_s: float = ...) -> AbstractContextManager[float]:
+                hold_s: float = ...) -> AbstractContextManager["Pass"]:
         """`acquire()`, then wait until fewer than the budget's requests (its rate, rounded up) of `key` are
         unanswered or were answered within the last second; the request is counted so until one second
-        after the block ends. Send inside the block and leave it as the answer arrives. Yields the seconds
-        waited."""
+        (less the yielded Pass's `credit_s`) after the block ends. Send inside the block and leave it as the
+        answer arrives."""
         ...
 
     def pause(self, key: str, seconds: float) -> float:
@@ -49,8 +54,19 @@ class Limiter(Protocol):
 
 
 WINDOW_S = 1.0  # the exchange counts requests per second
+MAX_CREDIT_S = 0.5  # a request counts at least half a window after its answer, whatever credit it claims
 IN_FLIGHT_HOLD_S = 60.0  # an unanswered request counts this long at most (its process may have died)
 IN_FLIGHT_POLL_S = 0.01  # the budget's requests are all unanswered: look again after this long
+
+
+@dataclass
+class Pass:
+    """A request admitted by `sending()`: the seconds it waited, and the credit its sender claims."""
+
+    waited: float
+    # The round trip every request of this sender pays (its fastest), set before the block ends: the request
+    # stops counting that much sooner after its answer.
+    credit_s: float = 0.0
 
 
 def window_limit(requests_per_second: float) -> int:
@@ -122,13 +138,13 @@ class _Gcra:
         else return the seconds to wait before asking again."""
         raise NotImplementedError
 
-    def _answered(self, key: str, token: str) -> None:
-        """`token`'s answer is in: it counts until one window from now."""
+    def _answered(self, key: str, token: str, counts_s: float) -> None:
+        """`token`'s answer is in: it counts for `counts_s` more."""
         raise NotImplementedError
 
     @contextmanager
     def sending(self, key: str, requests_per_second: float | None = None, *, also: Sequence[Budget] = (),
-                hold_s: float = IN_FLIGHT_HOLD_S) -> Iterator[float]:
+                hold_s: float = IN_FLIGHT_HOLD_S) -> Iterator[Pass]:
         rate = 1.0 / self.interval if requests_per_second is None else requests_per_second
         limit = window_limit(rate)
         waited = self.acquire(key, requests_per_second, also=also)
@@ -136,10 +152,11 @@ class _Gcra:
         while (wait := self._enter(key, token, limit, hold_s)) > 0:
             time.sleep(wait)
             waited += wait
+        sent = Pass(waited)
         try:
-            yield waited
+            yield sent
         finally:
-            self._answered(key, token)
+            self._answered(key, token, WINDOW_S - min(max(sent.credit_s, 0.0), MAX_CREDIT_S))
 
     def pause(self, key: str, seconds: float) -> float:
         if seconds < 0:
@@ -185,9 +202,9 @@ class ThreadLimiter(_Gcra):
                 window[token] = (now + hold_s, True)
         return wait
 
-    def _answered(self, key: str, token: str) -> None:
+    def _answered(self, key: str, token: str, counts_s: float) -> None:
         with self._lock:
-            self._windows.setdefault(key, {})[token] = (time.time() + WINDOW_S, False)
+            self._windows.setdefault(key, {})[token] = (time.time() + counts_s, False)
 
 
 class FileLimiter(_Gcra):
@@ -262,9 +279,9 @@ class FileLimiter(_Gcra):
 
         return self._update_window(key, admit)
 
-    def _answered(self, key: str, token: str) -> None:
+    def _answered(self, key: str, token: str, counts_s: float) -> None:
         def release(counted, now):
-            counted[bytes.fromhex(token)] = (now + WINDOW_S, False)
+            counted[bytes.fromhex(token)] = (now + counts_s, False)
             return None, counted
 
         self._update_window(key, release)
@@ -323,7 +340,7 @@ local rank = limit - unanswered - 1
 local oldest = redis.call('ZREVRANGE', KEYS[2], rank, rank, 'WITHSCORES')
 return tonumber(oldest[2]) - now
 """
-    # KEYS[1], KEYS[2] as above; ARGV[1] token, ARGV[2] window (µs), ARGV[3] TTL margin (ms).
+    # KEYS[1], KEYS[2] as above; ARGV[1] token, ARGV[2] how long it still counts (µs), ARGV[3] TTL margin (ms).
     _ANSWERED_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -377,6 +394,6 @@ return 0
         wait_us = int(self._enter_window(keys=self._window_keys(key), args=args))
         return IN_FLIGHT_POLL_S if wait_us < 0 else wait_us / 1_000_000
 
-    def _answered(self, key: str, token: str) -> None:
-        args = (token, round(WINDOW_S * 1_000_000), self.ttl_margin_ms)
+    def _answered(self, key: str, token: str, counts_s: float) -> None:
+        args = (token, round(counts_s * 1_000_000), self.ttl_margin_ms)
         self._leave_window(keys=self._window_keys(key), args=args)

@@ -194,13 +194,13 @@ def test_unanswered_requests_count_until_a_second_after_their_answer(tmp_path, b
     for t in threads:
         t.start()
         time.sleep(0.02)
-    with limiter.sending("uid:/orders", 3) as waited:  # its slot comes at 1 s; three are still unanswered
+    with limiter.sending("uid:/orders", 3) as admitted:  # its slot comes at 1 s; three are still unanswered
         passed = time.time()
     for t in threads:
         t.join()
     assert passed >= min(answered) + 1.0 - 0.005, (passed, answered)
     assert passed < min(answered) + 1.3
-    assert waited > 1.3
+    assert admitted.waited > 1.3
 
 
 @pytest.mark.parametrize("backend", ["thread", "file"])
@@ -211,3 +211,15 @@ def test_a_dead_senders_request_stops_counting_after_its_hold(tmp_path, backend)
     with limiter.sending("uid:/orders"):
         held = time.monotonic() - began
     assert 0.25 < held < 0.6
+
+
+@pytest.mark.parametrize("backend", ["thread", "file"])
+def test_the_round_trip_every_request_pays_is_credited(tmp_path, backend):
+    """A sender that saw answers take at least 0.3 s may have its request stop counting 0.3 s sooner after the
+    answer (the server stamped it at least that long before); no credit ever shortens the count below 0.5 s."""
+    for credit, counts in ((0.0, 1.0), (0.3, 0.7), (5.0, 0.5)):
+        limiter = limiter_of(backend, 1, tmp_path / str(credit))
+        with limiter.sending("uid:/orders") as first:
+            first.credit_s = credit
+        # A budget of one a second: the next request waits exactly until the first stops counting.
+        assert counts - 0.02 < limiter._enter("uid:/orders", "0123456789abcdef", 1, 60) <= counts, credit

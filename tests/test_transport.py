@@ -254,3 +254,38 @@ def test_bad_settings_are_refused_up_front():
         with pytest.raises(ValueError, match="rate_limited_patience_s must be >= 0"):
             client_of(fake, rate_limited_patience_s=-1)
         assert not fake.log
+
+
+def test_each_request_claims_its_clients_fastest_round_trip_as_window_credit():
+    """The window releases a request sooner by the round trip every answer took at least (the client's fastest);
+    a slow answer never raises that credit (it may have been stamped late)."""
+    passes = []
+
+    class Recording(ThreadLimiter):
+        def sending(self, key, *args, **kwargs):
+            cm = super().sending(key, *args, **kwargs)
+
+            class Recorder:
+                def __enter__(self):
+                    passes.append((key.rsplit(":", 1)[-1], cm.__enter__()))
+                    return passes[-1][1]
+
+                def __exit__(self, *exc):
+                    return cm.__exit__(*exc)
+
+            return Recorder()
+
+    delays = iter([0.12, 0.05, 0.2])
+
+    def route(req):
+        time.sleep(next(delays))
+        return ok({"n": 1})
+
+    with FakeExchange(route=route) as fake:
+        client = client_of(fake, Recording(200))
+        for _ in range(3):
+            client.request(HISTORY, {"productType": "USDT-FUTURES"})
+    assert [path for path, _ in passes] == [TIME_PATH, HISTORY, HISTORY, HISTORY]
+    credits = [p.credit_s for _, p in passes]
+    assert 0 < credits[0] < 0.05  # the clock's answer, not delayed: the fastest
+    assert credits == [credits[0]] * 4

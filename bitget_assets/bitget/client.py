@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class BitgetClient:
         self.stats = PageStats()
         self.clock = time.time  # this machine's clock; signatures carry it corrected by the measured offset
         self.round_trip_s: float | None = None  # moving average of an answer's time, limiter waits excluded
+        self.fastest_round_trip_s = math.inf
         self.server_clock = ServerClock(lambda: self.request(TIME_PATH, signed=False), lambda: self.clock())
         self.max_span_ms = FALLBACK_SPANS_MS[0]
         self.retry_policy = RetryPolicy(
@@ -225,7 +227,7 @@ class BitgetClient:
             self.server_clock.sync(self.server_clock.generation)  # before our slot: its request takes one too
         # Every attempt, retries included, spends one slot of the UID's budget for this endpoint and of the IP's,
         # and counts in the endpoint's window from before it is sent until a second after its answer.
-        with self.limiter.sending(self.budget_key(path), rate_per_s, also=self._ip_budget):
+        with self.limiter.sending(self.budget_key(path), rate_per_s, also=self._ip_budget) as admitted:
             headers = {"locale": "en-US"}
             if signed:
                 # Taken after the limiter's wait (a pause can last a minute), on the exchange's clock.
@@ -241,7 +243,10 @@ class BitgetClient:
             sent = self.clock()
             resp = self.session.get(url, headers=headers, timeout=self.timeout)
             received = self.clock()
-        took = max(received - sent, 0.0)
+            took = max(received - sent, 0.0)
+            # The part of a round trip every request pays: the window may release this request that much sooner.
+            self.fastest_round_trip_s = min(self.fastest_round_trip_s, took)
+            admitted.credit_s = self.fastest_round_trip_s
         self.round_trip_s = took if self.round_trip_s is None else 0.8 * self.round_trip_s + 0.2 * took
         data = self._parse(resp, path)
         if path == TIME_PATH:  # every serverTime answer measures the clock offset: no extra request
