@@ -88,10 +88,10 @@ def _admission_wait(entries: Sequence[tuple[float, bool]], now: float, limit: in
 class _Gcra:
     """Reserve the next free slot, sleep until it, send. Backends differ only in where the slot is kept.
 
-    A caller that wakes late (a starved CPU) would send right beside the next slot's request: measured
-    under load, that puts 11-12 requests in one server-side second. So a send must stay within a quarter
-    interval of its slot (at 9.5/s any 1-s window then holds at most 10); a caller later than that gives
-    its slot up and takes a new one, a few times at most so that progress never stalls.
+    A caller that wakes late (a starved CPU) would send right beside the next slot's request. So a send must
+    stay within a quarter interval of its slot, which keeps the spacing even; a caller later than that gives
+    its slot up and takes a new one, a few times at most so that progress never stalls. (That bounds only the
+    wake-up: `sending()`'s window of requests is what bounds a server-side second.)
 
     Budgets in `also` are reserved once the main slot is reached, so they count the request when it is sent
     (reserving them early would hold their slots while this key's queue drains, starving other keys). A
