@@ -8,10 +8,10 @@ late, beside the next request. So `sending()` also keeps a window of the request
 request counts from the moment it passes (before its bytes leave) until one window after its answer
 came in. Whenever the server stamped it, that stamp lay in this span, so admitting a request only
 while fewer than the budget's requests are counted keeps every server-side second within the budget.
-The sender may shorten the span by the round trip every request pays (the fastest it has seen,
-`Pass.credit_s`): a request stamped late also answers late by as much, so it still counts as long
-as it must, and an exchange far away costs no throughput. That credit assumes the fastest round
-trip had no delay of its own on either leg; the spacing's margin absorbs what it had.
+The sender may shorten the span by a part of the round trip every answer pays after the server's
+stamp (`Pass.credit_s`; the client credits half its fastest round trip): a request stamped late also
+answers late by as much, so it still counts as long as it must, and an exchange far away costs less
+throughput.
 The file backend shares both between all processes of a machine through `fcntl.flock`; the Redis
 backend shares them between any number of machines.
 """
@@ -64,8 +64,8 @@ class Pass:
     """A request admitted by `sending()`: the seconds it waited, and the credit its sender claims."""
 
     waited: float
-    # The round trip every request of this sender pays (its fastest), set before the block ends: the request
-    # stops counting that much sooner after its answer.
+    # Time every answer of this sender spends after the server stamped its request, set before the block ends:
+    # the request stops counting that much sooner after its answer.
     credit_s: float = 0.0
 
 

@@ -256,9 +256,10 @@ def test_bad_settings_are_refused_up_front():
         assert not fake.log
 
 
-def test_each_request_claims_its_clients_fastest_round_trip_as_window_credit():
-    """The window releases a request sooner by the round trip every answer took at least (the client's fastest);
-    a slow answer never raises that credit (it may have been stamped late)."""
+def test_each_request_claims_half_its_clients_fastest_round_trip_as_window_credit():
+    """The window releases a request sooner by half the round trip every answer took at least (the client's
+    fastest), once a few answers came back; a slow answer never raises that credit (it may have been stamped
+    late), and none is credited while the client starts."""
     passes = []
 
     class Recording(ThreadLimiter):
@@ -275,7 +276,7 @@ def test_each_request_claims_its_clients_fastest_round_trip_as_window_credit():
 
             return Recorder()
 
-    delays = iter([0.12, 0.05, 0.2])
+    delays = iter([0.2, 0.12, 0.2, 0.15, 0.08, 0.2, 0.1])
 
     def route(req):
         time.sleep(next(delays))
@@ -283,9 +284,11 @@ def test_each_request_claims_its_clients_fastest_round_trip_as_window_credit():
 
     with FakeExchange(route=route) as fake:
         client = client_of(fake, Recording(200))
-        for _ in range(3):
+        client.server_clock.offset_ms = 0  # no clock request of the client's own: every answer is delayed
+        for _ in range(7):
             client.request(HISTORY, {"productType": "USDT-FUTURES"})
-    assert [path for path, _ in passes] == [TIME_PATH, HISTORY, HISTORY, HISTORY]
+    assert [path for path, _ in passes] == [HISTORY] * 7
     credits = [p.credit_s for _, p in passes]
-    assert 0 < credits[0] < 0.05  # the clock's answer, not delayed: the fastest
-    assert credits == [credits[0]] * 4
+    assert credits[:4] == [0.0] * 4
+    assert 0.04 <= credits[4] < 0.06  # half the fastest so far, the fifth answer's 0.08 s
+    assert credits[5] == credits[6] == credits[4]  # slower answers leave it

@@ -30,6 +30,19 @@ from bitget_assets.ratelimit import Limiter, ThreadLimiter
 
 log = logging.getLogger("bitget_assets.client")
 
+CREDIT_AFTER_ANSWERS = 5
+
+
+def window_credit(fastest_round_trip_s: float, answers: int) -> float:
+    """How much sooner after its answer a request may stop counting in its budget's window (ratelimit.py).
+
+    An answer leaves the exchange at least the return leg of the fastest round trip after it stamped the
+    request: half of that round trip on a symmetric link, less if that one was itself delayed, so half is
+    credited. A process's first answers come while it and its siblings start up, when every round trip may be
+    slowed: none is credited until a few have come back.
+    """
+    return fastest_round_trip_s / 2 if answers >= CREDIT_AFTER_ANSWERS else 0.0
+
 TIME_PATH = "/api/v2/public/time"
 
 # Paging lives in bitget_assets.paging/scan, driven by the stream specs; these names stay for older callers.
@@ -104,7 +117,8 @@ class BitgetClient:
         self.stats = PageStats()
         self.clock = time.time  # this machine's clock; signatures carry it corrected by the measured offset
         self.round_trip_s: float | None = None  # moving average of an answer's time, limiter waits excluded
-        self.fastest_round_trip_s = math.inf
+        self.fastest_round_trip_s = math.inf  # over every answer of this client
+        self.answers = 0
         self.server_clock = ServerClock(lambda: self.request(TIME_PATH, signed=False), lambda: self.clock())
         self.max_span_ms = FALLBACK_SPANS_MS[0]
         self.retry_policy = RetryPolicy(
@@ -244,9 +258,9 @@ class BitgetClient:
             resp = self.session.get(url, headers=headers, timeout=self.timeout)
             received = self.clock()
             took = max(received - sent, 0.0)
-            # The part of a round trip every request pays: the window may release this request that much sooner.
             self.fastest_round_trip_s = min(self.fastest_round_trip_s, took)
-            admitted.credit_s = self.fastest_round_trip_s
+            self.answers += 1
+            admitted.credit_s = window_credit(self.fastest_round_trip_s, self.answers)
         self.round_trip_s = took if self.round_trip_s is None else 0.8 * self.round_trip_s + 0.2 * took
         data = self._parse(resp, path)
         if path == TIME_PATH:  # every serverTime answer measures the clock offset: no extra request
