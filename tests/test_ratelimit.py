@@ -223,3 +223,15 @@ def test_the_round_trip_every_request_pays_is_credited(tmp_path, backend):
             first.credit_s = credit
         # A budget of one a second: the next request waits exactly until the first stops counting.
         assert counts - 0.02 < limiter._enter("uid:/orders", "0123456789abcdef", 1, 60) <= counts, credit
+
+
+def test_no_window_is_kept_with_the_rate_limit_off(tmp_path):
+    """A pace no exchange has (the benchmarks' "rate limit off") keeps no window: a file per request over the
+    last second would be rewritten on every request."""
+    limiter = FileLimiter(100_000, tmp_path)
+    for _ in range(50):
+        with limiter.sending("uid:/orders"):
+            pass
+    assert not list(tmp_path.glob("*.window"))
+    with FileLimiter(1000, tmp_path).sending("uid:/orders"):
+        assert len(list(tmp_path.glob("*.window"))) == 1
