@@ -43,6 +43,7 @@ def window_credit(fastest_round_trip_s: float, answers: int) -> float:
     """
     return fastest_round_trip_s / 2 if answers >= CREDIT_AFTER_ANSWERS else 0.0
 
+
 TIME_PATH = "/api/v2/public/time"
 
 # Paging lives in bitget_assets.paging/scan, driven by the stream specs; these names stay for older callers.
