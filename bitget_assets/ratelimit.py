@@ -211,6 +211,22 @@ class ThreadLimiter(_Gcra):
             self._windows.setdefault(key, {})[token] = (time.time() + counts_s, False)
 
 
+def _rewrite_locked(path: Path, step):
+    """Apply `step(content, now) -> (result, new content or None to keep it)` to the file at `path` under an
+    exclusive `flock`, creating it if need be; return the result."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.pread(fd, os.fstat(fd).st_size, 0)
+        result, new = step(raw, time.time())
+        if new is not None:
+            os.pwrite(fd, new, 0)
+            os.ftruncate(fd, len(new))
+    finally:
+        os.close(fd)  # closing releases the lock
+    return result
+
+
 class FileLimiter(_Gcra):
     """Cross-process GCRA: the next free slot of each key lives in a small file under an exclusive lock."""
 
@@ -228,18 +244,12 @@ class FileLimiter(_Gcra):
 
     def _update(self, key: str, step) -> float:
         """Apply `step(next_free, now) -> (slot, new_next_free)` under the key's lock; return slot - now."""
-        fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = os.pread(fd, self._SLOT.size, 0)
+        def on_slot(raw: bytes, now: float):
             next_free = self._SLOT.unpack(raw)[0] if len(raw) == self._SLOT.size else 0.0
-            now = time.time()
             slot, new_next_free = step(next_free, now)
-            if new_next_free != next_free:
-                os.pwrite(fd, self._SLOT.pack(new_next_free), 0)
-        finally:
-            os.close(fd)  # closing releases the lock
-        return slot - now
+            return slot - now, (self._SLOT.pack(new_next_free) if new_next_free != next_free else None)
+
+        return _rewrite_locked(self._path(key), on_slot)
 
     def _reserve(self, key: str, interval: float) -> float:
         def take(next_free: float, now: float) -> tuple[float, float]:
@@ -258,21 +268,15 @@ class FileLimiter(_Gcra):
     def _update_window(self, key: str, step) -> float:
         """Apply `step(counted, now) -> (result, counted)` to `key`'s counted requests ({token: (release,
         unanswered)}, those still counting) under the window file's lock; return the result."""
-        fd = os.open(self._path(key).with_suffix(".window"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = os.pread(fd, os.fstat(fd).st_size, 0)
-            now = time.time()
-            size = self._COUNTED.size
+        size = self._COUNTED.size
+
+        def on_window(raw: bytes, now: float):
             records = (self._COUNTED.unpack_from(raw, i) for i in range(0, len(raw) - size + 1, size))
             counted = {token: (release, unanswered) for token, release, unanswered in records if release > now}
             result, counted = step(counted, now)
-            data = b"".join(self._COUNTED.pack(t, r, u) for t, (r, u) in counted.items())
-            os.pwrite(fd, data, 0)
-            os.ftruncate(fd, len(data))
-        finally:
-            os.close(fd)
-        return result
+            return result, b"".join(self._COUNTED.pack(t, r, u) for t, (r, u) in counted.items())
+
+        return _rewrite_locked(self._path(key).with_suffix(".window"), on_window)
 
     def _enter(self, key: str, token: str, limit: int, hold_s: float) -> float:
         def admit(counted, now):
@@ -291,6 +295,13 @@ class FileLimiter(_Gcra):
         self._update_window(key, release)
 
 
+# Every script starts from the Redis server's clock, in µs (one clock for every machine sharing it).
+_NOW = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])"""
+
+
 class RedisLimiter(_Gcra):
     """Cross-machine GCRA: the next free slot of each key lives in Redis, taken atomically by a Lua script.
 
@@ -301,10 +312,7 @@ class RedisLimiter(_Gcra):
 
     # KEYS[1] slot key; ARGV[1] interval (µs); ARGV[2] TTL margin (ms). Returns the wait in µs.
     # Integers stay below 2^53 (µs since 1970), so Lua's doubles hold them exactly; '%.0f' keeps every digit.
-    _SCRIPT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    _SCRIPT = _NOW + """
 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
 local next_free = slot + tonumber(ARGV[1])
 local ttl_ms = math.ceil((next_free - now) / 1000) + tonumber(ARGV[2])
@@ -312,10 +320,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_free), 'PX', ttl_ms)
 return slot - now
 """
     # KEYS[1] slot key; ARGV[1] pause (µs); ARGV[2] TTL margin (ms). Returns the µs until the next free slot.
-    _PAUSE_SCRIPT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    _PAUSE_SCRIPT = _NOW + """
 local until_us = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or '0'))
 local ttl_ms = math.ceil((until_us - now) / 1000) + tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%.0f', until_us), 'PX', ttl_ms)
@@ -325,10 +330,7 @@ return until_us - now
     # KEYS[1] unanswered requests (score: hold deadline, µs), KEYS[2] answered ones (score: release, µs);
     # ARGV[1] limit, ARGV[2] token, ARGV[3] hold (µs), ARGV[4] TTL margin (ms). Returns 0 once counted,
     # -1 while the budget's requests are all unanswered, else the µs until the oldest counted one is released.
-    _ENTER_SCRIPT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    _ENTER_SCRIPT = _NOW + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
 local limit = tonumber(ARGV[1])
@@ -345,10 +347,7 @@ local oldest = redis.call('ZREVRANGE', KEYS[2], rank, rank, 'WITHSCORES')
 return tonumber(oldest[2]) - now
 """
     # KEYS[1], KEYS[2] as above; ARGV[1] token, ARGV[2] how long it still counts (µs), ARGV[3] TTL margin (ms).
-    _ANSWERED_SCRIPT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    _ANSWERED_SCRIPT = _NOW + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[2]) / 1000) + tonumber(ARGV[3]))

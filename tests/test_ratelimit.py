@@ -108,7 +108,7 @@ def test_rate_per_call_overrides_the_limiter_rate():
 @pytest.mark.parametrize("backend", ["thread", "file"])
 def test_a_second_budget_caps_requests_over_every_key(tmp_path, backend):
     """Per-endpoint budgets at 50/s each, an IP-wide one at 20/s: four endpoints together get 20/s, not 200/s."""
-    limiter = ThreadLimiter(50) if backend == "thread" else FileLimiter(50, tmp_path)
+    limiter = limiter_of(backend, 50, tmp_path)
     stamps = []
     for i in range(24):
         limiter.acquire(f"uid:/endpoint-{i % 4}", also=[("ip", 20)])
